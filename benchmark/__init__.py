@@ -1,0 +1,1 @@
+"""Train, evaluate, CLI and run records for clothes-changing video re-id."""

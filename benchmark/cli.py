@@ -1,0 +1,142 @@
+"""The ``benchmark`` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+EXAMPLES_RUN = """examples:
+  benchmark run --model baseline --cal                 # embedded dataset, CPU default
+  benchmark run --model baseline --seeds 0 1 2         # ID-only baseline, three seeds
+  benchmark run --model baseline --cal --val-ids 15    # tune on held-out training ids
+  benchmark run --preset paper --model baseline --cal --data-root /data/CCVID --pretrained imagenet
+  benchmark run --model baseline --set lr=3e-4 --set synth.clothes_strength=0.5
+"""
+
+EXAMPLES_SYNTH = """examples:
+  benchmark synth --out /tmp/embedded                  # write the default embedded dataset
+  benchmark synth --out /tmp/small --set num_train_ids=10 --set num_test_ids=10
+"""
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _user_errors():
+    from ccvid.records import DatasetError
+    from temporal_models import UnknownNameError, WeightsError
+
+    from .config import ConfigError
+    return (DatasetError, ConfigError, UnknownNameError, WeightsError, CLIError)
+
+
+def cmd_run(args) -> int:
+    from .config import make_config
+    from .metrics import format_table
+    from .run import run
+
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    overrides = list(args.set or [])
+    fields = dict(model=args.model, backbone=args.backbone, pretrained=args.pretrained, epochs=args.epochs,
+                  data_root=args.data_root, backend=args.backend, runs_dir=args.runs_dir,
+                  val_ids=args.val_ids, device=args.device, cal_epsilon=args.cal_epsilon)
+    if args.data_root:
+        fields["dataset"] = "ccvid"
+    for seed in seeds:
+        cfg = make_config(args.preset, overrides, seed=seed, **fields)
+        if args.cal:
+            cfg.cal = True
+        if args.no_progress:
+            cfg.progress = False
+        record = run(cfg)
+        print(f"\n{record['run_id']}  (last epoch; train {record['timings']['train_s']:.0f}s, "
+              f"test {record['timings']['test_s']:.0f}s, total {record['timings']['total_s']:.0f}s)")
+        print(format_table(record["metrics"]))
+        print(f"record: {record['path']}")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from ccvid.synth import SynthConfig, generate
+
+    from .config import ConfigError
+    kwargs = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        import json
+        try:
+            kwargs[k] = json.loads(v)
+        except json.JSONDecodeError:
+            kwargs[k] = v
+    try:
+        cfg = SynthConfig(seed=args.seed, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"--set: {e}") from None
+    out = generate(args.out, cfg, progress=not args.no_progress)
+    print(f"wrote the embedded dataset to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="benchmark",
+        description="Clothes-changing video person re-id benchmark (CAL, CVPR 2022): train, evaluate, record.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="run `benchmark COMMAND --help` for the options and examples of each command")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="train and evaluate a temporal model (optionally with CAL)",
+                       description="Train a temporal model with the ID loss (and CAL with --cal), evaluate "
+                                   "whole-video features (general / CC / SC), write a JSON run record.",
+                       epilog=EXAMPLES_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--model", default="baseline", help="registered model name (default: baseline)")
+    r.add_argument("--cal", action="store_true", help="add the Clothes-based Adversarial Loss")
+    r.add_argument("--preset", default="cpu", help="cpu (default, embedded dataset) or paper (REFERENCE C)")
+    r.add_argument("--data-root", help="a CCVID-layout folder (train.txt, query.txt, gallery.txt); "
+                                       "default: the embedded dataset, generated once into the cache")
+    r.add_argument("--backend", choices=("auto", "frames", "video"), help="read frame folders or video files")
+    r.add_argument("--backbone", help="registered 2-D backbone (resnet50, resnet18, resnet_tiny)")
+    r.add_argument("--pretrained", help="ImageNet weights: a local .pth, or 'imagenet' for torchvision's cache")
+    r.add_argument("--epochs", type=int)
+    r.add_argument("--cal-epsilon", type=float, help="CAL's epsilon (Eq. 5)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seeds", type=int, nargs="+", help="run once per seed (overrides --seed)")
+    r.add_argument("--val-ids", type=int, help="hold out N training ids as query/gallery (for tuning)")
+    r.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    r.add_argument("--runs-dir", help="where run records go (default: runs)")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any config field (repeatable), e.g. lr=3e-4, synth.clothes_strength=0.5")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("synth", help="write the embedded clothes-changing dataset (CCVID layout)",
+                       epilog=EXAMPLES_SYNTH, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a SynthConfig field, e.g. clothes_strength=0.5")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_synth)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except _user_errors() as e:
+        print(f"benchmark: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("benchmark: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

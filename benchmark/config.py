@@ -1,0 +1,178 @@
+"""Run configuration: one flat dataclass, named presets, ``KEY=VALUE`` overrides.
+
+Presets:
+- ``cpu`` (default): the embedded dataset on a 2-core CPU in a few minutes.
+- ``paper``: the video recipe of the paper / reference code (REFERENCE C):
+  ResNet-50 (last stride 1), 256x128, 8 frames stride 4, 8 ids x 4 clips,
+  Adam 3.5e-4 (wd 5e-4) for 150 epochs with steps at 40/80/120, CAL from epoch
+  50 with eps 0.1 and scale 16, evaluation every 10 epochs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, List, Optional, Tuple
+
+
+class ConfigError(ValueError):
+    """A bad option or override; the message names it."""
+
+
+@dataclass
+class Config:
+    preset: str = "cpu"
+    # data
+    dataset: str = "embedded"          # "embedded" (generated) or "ccvid" (needs data_root)
+    data_root: Optional[str] = None
+    backend: str = "auto"              # auto | frames | video
+    synth: Dict[str, Any] = field(default_factory=dict)  # SynthConfig overrides for the embedded dataset
+    cache_dir: Optional[str] = None    # where the embedded dataset is cached (default ~/.cache/ccreid-bench)
+    val_ids: int = 0                   # >0: hold out that many training ids as query/gallery (tuning), test set unused
+    val_seed: Optional[int] = 0        # which ids are held out (None: the run's seed)
+    height: int = 64
+    width: int = 32
+    seq_len: int = 8
+    stride: int = 4
+    sampling: str = "stride"           # stride | tsn
+    dense_piece: int = 64
+    flip: bool = True
+    # model
+    model: str = "baseline"
+    backbone: str = "resnet_tiny"
+    pretrained: Optional[str] = None   # path to ImageNet weights, or "imagenet" for torchvision's cache
+    res4_stride: int = 1
+    # optimisation
+    num_ids: int = 8                   # P identities per batch
+    clips_per_id: int = 4              # K clips per identity
+    epochs: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    lr_steps: Tuple[int, ...] = (10, 15)
+    lr_gamma: float = 0.1
+    clothes_lr: Optional[float] = None  # default: same as lr
+    triplet_weight: float = 0.0
+    triplet_margin: float = 0.3
+    # CAL
+    cal: bool = False
+    cal_epsilon: float = 0.5
+    cal_scale: float = 16.0
+    cal_start_epoch: int = 10
+    clothes_start_epoch: int = 0
+    # evaluation
+    eval_every: int = 0                # 0: only after the last epoch
+    test_clips_per_batch: int = 128
+    metric: str = "cosine"
+    # system
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 2
+    workers: int = 0
+    runs_dir: str = "runs"
+    save_checkpoint: bool = True
+    progress: bool = True
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["lr_steps"] = list(self.lr_steps)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Config":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown config field {unknown[0]!r}")
+        d = dict(d)
+        if "lr_steps" in d:
+            d["lr_steps"] = tuple(d["lr_steps"])
+        return cls(**d)
+
+
+PRESETS: Dict[str, Dict[str, Any]] = {
+    "cpu": {},
+    "paper": dict(
+        dataset="ccvid", backbone="resnet50", pretrained="imagenet", height=256, width=128,
+        epochs=150, lr=3.5e-4, weight_decay=5e-4, lr_steps=(40, 80, 120), cal_epsilon=0.1,
+        cal_start_epoch=50, clothes_start_epoch=0, eval_every=10, workers=4, threads=0,
+        test_clips_per_batch=64,
+    ),
+}
+
+
+def _parse_value(raw: str, current: Any, key: str) -> Any:
+    if isinstance(current, bool) or current is None and raw.lower() in ("true", "false"):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true/false, got {raw!r}")
+    if current is None and raw.lower() in ("none", "null", ""):
+        return None
+    try:
+        if isinstance(current, int) and not isinstance(current, bool):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        if isinstance(current, tuple):
+            return tuple(int(x) for x in raw.replace(",", " ").split())
+    except ValueError:
+        raise ConfigError(f"{key}: cannot parse {raw!r} as {type(current).__name__}") from None
+    if current is None or isinstance(current, str):
+        if raw.lower() in ("none", "null"):
+            return None
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def apply_overrides(cfg: Config, overrides: List[str]) -> Config:
+    """Apply ``KEY=VALUE`` strings; ``synth.KEY=VALUE`` sets an embedded-dataset knob."""
+    names = {f.name: f for f in fields(cfg)}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if key.startswith("synth."):
+            sub = key[len("synth."):]
+            try:
+                val: Any = json.loads(raw)
+            except json.JSONDecodeError:
+                val = raw
+            cfg.synth = {**cfg.synth, sub: val}
+            continue
+        if key not in names:
+            import difflib
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"--set {key}: unknown config field{hint}")
+        setattr(cfg, key, _parse_value(raw.strip(), getattr(cfg, key), key))
+    return cfg
+
+
+def make_config(preset: str = "cpu", overrides: Optional[List[str]] = None, **fields_) -> Config:
+    if preset not in PRESETS:
+        raise ConfigError(f"--preset {preset!r}: unknown preset; choose from {', '.join(PRESETS)}")
+    cfg = dataclasses.replace(Config(), preset=preset, **PRESETS[preset])
+    for k, v in fields_.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    return apply_overrides(cfg, overrides or [])
+
+
+def validate(cfg: Config) -> None:
+    if cfg.dataset not in ("embedded", "ccvid"):
+        raise ConfigError(f"dataset: unknown dataset {cfg.dataset!r}; choose embedded or ccvid")
+    if cfg.dataset == "ccvid" and not cfg.data_root:
+        raise ConfigError("dataset ccvid needs --data-root DIR (the folder holding train.txt)")
+    if cfg.backend not in ("auto", "frames", "video"):
+        raise ConfigError(f"backend: expected auto, frames or video, got {cfg.backend!r}")
+    if not 0.0 < cfg.cal_epsilon <= 1.0:
+        raise ConfigError(f"cal_epsilon: must be in (0, 1], got {cfg.cal_epsilon}")
+    if cfg.epochs < 1:
+        raise ConfigError(f"epochs: must be >= 1, got {cfg.epochs}")
+    if cfg.metric not in ("cosine", "euclidean"):
+        raise ConfigError(f"metric: expected cosine or euclidean, got {cfg.metric!r}")

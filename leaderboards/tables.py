@@ -1,0 +1,119 @@
+"""Leaderboard tables generated only from run records.
+
+Runs are grouped by everything that defines an experiment except the seed
+(dataset, model, backbone, CAL on/off, and any other config field that differs
+between runs); each cell is the mean +- standard deviation over the seeds of a group.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from tabulate import tabulate
+
+DEFAULT_COLUMNS: Tuple[Tuple[str, str], ...] = (
+    ("general", "top1"), ("general", "mAP"), ("cc", "top1"), ("cc", "mAP"))
+IGNORED_FIELDS = {"seed", "progress", "runs_dir", "device", "threads", "workers", "save_checkpoint",
+                  "cache_dir", "test_clips_per_batch"}
+IDENTITY_FIELDS = ("dataset", "model", "backbone", "cal")
+
+
+def _metric(record: Dict[str, Any], protocol: str, name: str) -> Optional[float]:
+    proto = (record.get("metrics") or {}).get(protocol)
+    if proto is None or proto.get(name) is None:
+        return None
+    return float(proto[name])
+
+
+def experiment_key(record: Dict[str, Any], varying: Sequence[str]) -> Tuple:
+    cfg = record["config"]
+    return tuple((k, _freeze(cfg.get(k))) for k in (*IDENTITY_FIELDS, *varying))
+
+
+def _freeze(v):
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def varying_fields(records: Iterable[Dict[str, Any]]) -> List[str]:
+    """Config fields (besides the identity ones and the seed) that differ between records."""
+    values: Dict[str, set] = defaultdict(set)
+    for r in records:
+        for k, v in r["config"].items():
+            if k not in IGNORED_FIELDS and k not in IDENTITY_FIELDS:
+                values[k].add(repr(_freeze(v)))
+    return sorted(k for k, v in values.items() if len(v) > 1)
+
+
+def mean_std(values: List[float]) -> Tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(values: List[Optional[float]], scale: float = 100.0, signed: bool = False) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "undefined"
+    m, s = mean_std([v * scale for v in vals])
+    text = f"{m:+.1f}" if signed else f"{m:.1f}"
+    return text + (f" ± {s:.1f}" if len(vals) > 1 else "")
+
+
+def leaderboard_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
+    varying = varying_fields(records)
+    groups: Dict[Tuple, List[Dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[experiment_key(r, varying)].append(r)
+    headers = ["dataset", "model", "backbone", "CAL", *varying, "seeds",
+               *[f"{p if p != 'general' else 'gen'} {m}" for p, m in columns], "train min"]
+    rows = []
+    for key, runs in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+        cfg = dict(key)
+        rows.append([cfg["dataset"], cfg["model"], cfg["backbone"], "yes" if cfg["cal"] else "no",
+                     *[_show(cfg[k]) for k in varying], len(runs),
+                     *[fmt([_metric(r, p, m) for r in runs]) for p, m in columns],
+                     f"{statistics.fmean(r['timings']['train_s'] for r in runs) / 60:.1f}"])
+    return headers, rows
+
+
+def cal_gain_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
+    """CAL minus no-CAL, paired by seed (and by every other config field)."""
+    varying = [f for f in varying_fields(records) if f not in ("cal",)]
+    by_key: Dict[Tuple, Dict[int, Dict[bool, Dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for r in records:
+        key = tuple((k, v) for k, v in experiment_key(r, varying) if k != "cal")
+        by_key[key][r["config"]["seed"]][bool(r["config"]["cal"])] = r
+    headers = ["dataset", "model", "backbone", *varying, "paired seeds",
+               *[f"Δ {p if p != 'general' else 'gen'} {m}" for p, m in columns], "Δ cc mAP per seed"]
+    rows = []
+    for key, seeds in sorted(by_key.items(), key=lambda kv: repr(kv[0])):
+        pairs = [(s, d[True], d[False]) for s, d in sorted(seeds.items()) if True in d and False in d]
+        if not pairs:
+            continue
+        cfg = dict(key)
+        deltas = []
+        for p, m in columns:
+            deltas.append(fmt([_diff(_metric(a, p, m), _metric(b, p, m)) for _, a, b in pairs], signed=True))
+        per_seed = ", ".join(
+            f"s{s}: {100 * d:+.1f}" if d is not None else f"s{s}: undefined"
+            for s, d in ((s, _diff(_metric(a, 'cc', 'mAP'), _metric(b, 'cc', 'mAP'))) for s, a, b in pairs))
+        rows.append([cfg["dataset"], cfg["model"], cfg["backbone"], *[_show(cfg[k]) for k in varying],
+                     len(pairs), *deltas, per_seed])
+    return headers, rows
+
+
+def _diff(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return None if a is None or b is None else a - b
+
+
+def _show(v) -> str:
+    if isinstance(v, tuple):
+        return ",".join(_show(x) if not isinstance(x, tuple) else f"{x[0]}={_show(x[1])}" for x in v) or "-"
+    return str(v)
+
+
+def render(headers: List[str], rows: List[List[str]], fmt_name: str = "github") -> str:
+    return tabulate(rows, headers=headers, tablefmt=fmt_name, disable_numparse=True)

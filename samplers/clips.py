@@ -1,0 +1,94 @@
+"""Temporal sampling rules (REFERENCE C): which frame indices make a clip.
+
+Explicit, stateless functions in the spirit of pytorchvideo's clip samplers:
+training draws one clip per video, test tiles a whole video into clips that use
+every frame exactly once.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+TRAIN_MODES = ("stride", "tsn")
+
+
+def _segments(length: int, seq_len: int, rng: np.random.Generator) -> List[int]:
+    """One random frame in each of ``seq_len`` equal segments of [0, length)."""
+    edges = np.linspace(0, length, seq_len + 1)
+    lo = np.floor(edges[:-1]).astype(int)
+    hi = np.maximum(np.floor(edges[1:]).astype(int), lo + 1)
+    return [int(rng.integers(a, b)) for a, b in zip(lo, hi)]
+
+
+def train_clip_indices(length: int, seq_len: int = 8, stride: int = 4, mode: str = "stride",
+                       rng: np.random.Generator | None = None) -> List[int]:
+    """Frame indices of one training clip.
+
+    ``stride`` mode: videos of at least ``seq_len * stride`` frames get a random
+    start and ``seq_len`` frames ``stride`` apart; videos of ``seq_len`` to
+    ``seq_len * stride - 1`` frames get one random frame from each of
+    ``seq_len`` equal segments; shorter videos get ``seq_len`` random draws with
+    replacement, sorted. ``tsn`` mode: always one random frame per equal segment
+    (with replacement draws below ``seq_len`` frames).
+    """
+    if length < 1:
+        raise ValueError("a clip needs a video with at least one frame")
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"sampling mode must be one of {TRAIN_MODES}, got {mode!r}")
+    rng = rng if rng is not None else np.random.default_rng()
+    if length < seq_len:
+        return sorted(int(i) for i in rng.integers(0, length, size=seq_len))
+    if mode == "tsn" or length < seq_len * stride:
+        return _segments(length, seq_len, rng)
+    start = int(rng.integers(0, length - (seq_len - 1) * stride))
+    return list(range(start, start + seq_len * stride, stride))
+
+
+def tile_clip_indices(length: int, seq_len: int = 8, stride: int = 4) -> List[List[int]]:
+    """Tile a whole video into ceil(length / seq_len) clips using every frame once.
+
+    Each full block of ``seq_len * stride`` frames gives ``stride`` interleaved
+    clips (offsets 0..stride-1, every ``stride``-th frame). Of the remaining
+    ``r`` frames, ``r // seq_len`` interleaved clips with that stride; if frames
+    are still left (``length % seq_len``), one more clip of the last ones,
+    loop-padded to ``seq_len``.
+    """
+    if length < 1:
+        raise ValueError("cannot tile an empty video")
+    clips: List[List[int]] = []
+    block = seq_len * stride
+    n_blocks = length // block
+    for b in range(n_blocks):
+        base = b * block
+        for off in range(stride):
+            clips.append(list(range(base + off, base + block, stride)))
+    rest_start = n_blocks * block
+    rest = length - rest_start
+    n_rest = rest // seq_len
+    for off in range(n_rest):
+        clips.append(list(range(rest_start + off, rest_start + n_rest * seq_len, n_rest)))
+    tail = length % seq_len
+    if tail:
+        frames = list(range(length - tail, length))
+        clips.append([frames[i % tail] for i in range(seq_len)])
+    return clips
+
+
+def dense_pieces(length: int, piece: int = 64) -> List[Tuple[int, int]]:
+    """Cut a training video into non-overlapping ``piece``-frame spans [start, stop).
+
+    The last span takes the remainder (``piece`` to ``2*piece - 1`` frames);
+    videos shorter than ``2 * piece`` stay whole. ``piece <= 0`` disables cutting.
+    """
+    if piece <= 0 or length < 2 * piece:
+        return [(0, length)]
+    n = length // piece
+    spans = [(i * piece, (i + 1) * piece) for i in range(n - 1)]
+    spans.append(((n - 1) * piece, length))
+    return spans
+
+
+def frames_used(clips: Sequence[Sequence[int]]) -> List[int]:
+    """Distinct frame indices used by a list of clips (sorted); a test helper."""
+    return sorted({i for c in clips for i in c})

@@ -1,0 +1,148 @@
+"""2-D ResNet backbones with torchvision's layout (conv1, bn1, relu, maxpool, layer1..layer4).
+
+Temporal models fold time into the batch and run these per frame, or inflate
+their blocks (see the model zoo). ``res4_stride=1`` removes the last
+down-sampling (REFERENCE A). Weights are never downloaded: ImageNet weights
+come from a local file (``pretrained=PATH``) or from torchvision's cache
+(``pretrained="imagenet"``) when the file is already there.
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Sequence, Type, Union
+
+import torch
+from torch import nn
+from torchvision.models import resnet as tv_resnet
+
+from .registry import register_backbone
+
+# torchvision's ImageNet checkpoints, newest first, as named in its hub cache.
+TORCHVISION_CHECKPOINTS = {
+    "resnet50": ("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth"),
+    "resnet18": ("resnet18-f37072fd.pth",),
+}
+
+
+class WeightsError(Exception):
+    """Pretrained weights are missing or do not fit the backbone."""
+
+
+class ResNetBackbone(nn.Module):
+    """conv1 -> bn1 -> relu -> maxpool -> layer1..layer4; ``forward`` maps (N,3,H,W) -> (N,C,h,w)."""
+
+    def __init__(self, block: Type[nn.Module], layers: Sequence[int], widths: Sequence[int],
+                 stem_width: int, res4_stride: int = 1, stem_kernel: int = 7, stem_stride: int = 2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, stem_width, stem_kernel, stem_stride, stem_kernel // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.inplanes = stem_width
+        strides = (1, 2, 2, res4_stride)
+        for i, (n, w, s) in enumerate(zip(layers, widths, strides), 1):
+            setattr(self, f"layer{i}", self._make_layer(block, w, n, s))
+        self.out_channels = widths[-1] * block.expansion
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _make_layer(self, block, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion))
+        layers: List[nn.Module] = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def stages(self) -> List[nn.Sequential]:
+        return [self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for layer in self.stages():
+            x = layer(x)
+        return x
+
+
+def find_cached_weights(arch: str) -> Optional[str]:
+    """Path of torchvision's cached ImageNet checkpoint for ``arch``, or None. Never downloads."""
+    folder = os.path.join(torch.hub.get_dir(), "checkpoints")
+    for name in TORCHVISION_CHECKPOINTS.get(arch, ()):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def load_weights(model: nn.Module, pretrained: Union[str, None], arch: str) -> Optional[str]:
+    """Load ImageNet weights from ``pretrained`` (a path, or "imagenet" for torchvision's cache).
+
+    Returns the path used. The classifier (``fc.*``) is dropped; any other
+    missing or unexpected key is an error naming the file.
+    """
+    if not pretrained:
+        return None
+    path = pretrained
+    if pretrained == "imagenet":
+        path = find_cached_weights(arch)
+        if path is None:
+            raise WeightsError(
+                f"no ImageNet weights for {arch} in torchvision's cache "
+                f"({os.path.join(torch.hub.get_dir(), 'checkpoints')}); pass --pretrained PATH to a local file")
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: pretrained weights file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"{path}: cannot load weights ({type(e).__name__})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        first = (missing or unexpected or wrong)[0]
+        raise WeightsError(f"{path}: weights do not fit {arch} (missing {len(missing)}, unexpected "
+                           f"{len(unexpected)}, wrong shape {len(wrong)} keys; first: {first})")
+    model.load_state_dict(state)
+    return path
+
+
+@register_backbone("resnet50")
+def resnet50(pretrained: Optional[str] = None, res4_stride: int = 1) -> ResNetBackbone:
+    """torchvision ResNet-50 (Bottleneck 3-4-6-3), 2048-d maps; 16x8 maps for 256x128 input."""
+    m = ResNetBackbone(tv_resnet.Bottleneck, (3, 4, 6, 3), (64, 128, 256, 512), 64, res4_stride)
+    load_weights(m, pretrained, "resnet50")
+    return m
+
+
+@register_backbone("resnet18")
+def resnet18(pretrained: Optional[str] = None, res4_stride: int = 1) -> ResNetBackbone:
+    """torchvision ResNet-18 (BasicBlock 2-2-2-2), 512-d maps."""
+    m = ResNetBackbone(tv_resnet.BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512), 64, res4_stride)
+    load_weights(m, pretrained, "resnet18")
+    return m
+
+
+@register_backbone("resnet_tiny")
+def resnet_tiny(pretrained: Optional[str] = None, res4_stride: int = 1) -> ResNetBackbone:
+    """A CPU-sized ResNet (BasicBlock 1-1-1-1, widths 16-128, 3x3 stem at full resolution).
+
+    Meant for the embedded 64x32 dataset: maps are 8x4 for 64x32 input. Random init only.
+    """
+    if pretrained:
+        raise WeightsError("resnet_tiny has no pretrained weights; drop --pretrained")
+    return ResNetBackbone(tv_resnet.BasicBlock, (1, 1, 1, 1), (16, 32, 64, 128), 16, res4_stride,
+                          stem_kernel=3, stem_stride=1)

@@ -1,0 +1,88 @@
+"""End-to-end and bad-input behaviour of the ``benchmark`` command."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmark.cli import main
+
+TINY = ["--set", "synth.num_train_ids=4", "--set", "synth.num_test_ids=3", "--set", "synth.num_frames=12",
+        "--set", "synth.max_suits=2", "--set", "synth.write_videos=false", "--set", "synth.workers=1",
+        "--set", "num_ids=2", "--set", "clips_per_id=2", "--set", "lr_steps=1", "--epochs", "2",
+        "--set", "cal_start_epoch=1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_run_writes_a_self_describing_record_and_is_repeatable(tmp_path, cache, capsys):
+    args = ["run", "--model", "baseline", "--cal", "--runs-dir", str(tmp_path), "--set", f"cache_dir={cache}", *TINY]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "general" in out and "cc" in out
+    (first,) = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs if f == "record.json"]
+    rec = json.load(open(first))
+    assert rec["format"] == "ccreid-bench/run-record/1"
+    assert rec["config"]["cal"] is True and rec["config"]["model"] == "baseline" and rec["seed"] == 0
+    assert rec["versions"]["torch"] and "commit" in rec["git"]
+    assert set(rec["metrics"]) == {"general", "cc", "sc"}
+    assert rec["timings"]["train_s"] > 0 and rec["timings"]["test_s"] > 0
+    assert len(rec["history"]) == 2 and "cal" in rec["history"][1] and "cal" not in rec["history"][0]
+    assert os.path.isfile(rec["checkpoint"])
+    # same seed, same machine: identical metrics
+    other = tmp_path / "again"
+    code, _, _ = run_cli(["run", "--model", "baseline", "--cal", "--runs-dir", str(other),
+                          "--set", f"cache_dir={cache}", *TINY], capsys)
+    (second,) = [os.path.join(d, f) for d, _, fs in os.walk(other) for f in fs if f == "record.json"]
+    assert json.load(open(second))["metrics"] == rec["metrics"]
+
+
+def test_missing_data_root(tmp_path, capsys):
+    code, _, err = run_cli(["run", "--data-root", str(tmp_path / "nowhere"), "--no-progress"], capsys)
+    assert code == 2
+    assert err.strip() == f"benchmark: error: {tmp_path / 'nowhere'}: dataset folder not found"
+
+
+def test_malformed_annotation_line(ccvid_tree, capsys):
+    with open(ccvid_tree / "query.txt", "a") as f:
+        f.write("session1/010_09\n")
+    code, _, err = run_cli(["run", "--data-root", str(ccvid_tree), "--no-progress"], capsys)
+    assert code == 2 and f"{ccvid_tree / 'query.txt'}:3: expected" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_model_suggests_close_names(tmp_path, cache, capsys):
+    code, _, err = run_cli(["run", "--model", "baselin", "--runs-dir", str(tmp_path),
+                            "--set", f"cache_dir={cache}", *TINY], capsys)
+    assert code == 2 and "unknown model 'baselin'; did you mean baseline?" in err
+
+
+def test_unknown_config_field(capsys):
+    code, _, err = run_cli(["run", "--set", "learning_rate=1"], capsys)
+    assert code == 2 and "--set learning_rate: unknown config field" in err
+
+
+def test_undecodable_video_is_one_line_without_traceback(ccvid_tree, tmp_path):
+    import shutil
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    for split in ("train", "query", "gallery"):
+        shutil.copy(ccvid_tree / f"{split}.txt", packed / f"{split}.txt")
+        for line in open(ccvid_tree / f"{split}.txt"):
+            path = packed / (line.split()[0] + ".mp4")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"this is not an mp4 file" * 50)
+    proc = subprocess.run([sys.executable, "-m", "benchmark", "run", "--data-root", str(packed), "--no-progress",
+                           "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "cannot decode video" in proc.stderr and ".mp4" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

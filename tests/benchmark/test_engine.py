@@ -1,0 +1,77 @@
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.config import make_config
+from benchmark.engine import Heads, Trainer
+from temporal_models import build_model
+
+NUM_PIDS, NUM_CLOTHES = 3, 6
+PID2CLOTHES = torch.tensor([[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 1, 1]], dtype=torch.float32)
+
+
+def make_trainer(cal, **over):
+    torch.manual_seed(0)
+    cfg = make_config("cpu", cal=cal, cal_start_epoch=1, lr=1e-2, **over)
+    model = build_model("baseline", "resnet_tiny")
+    heads = Heads(model, NUM_PIDS, NUM_CLOTHES)
+    return Trainer(cfg, model, heads, PID2CLOTHES, torch.device("cpu"))
+
+
+def batch():
+    g = torch.Generator().manual_seed(1)
+    clips = torch.randn(6, 3, 8, 32, 16, generator=g)
+    pids = torch.tensor([0, 0, 1, 1, 2, 2])
+    clothes = torch.tensor([0, 1, 2, 3, 4, 4])
+    return clips, pids, clothes
+
+
+def params(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before, module):
+    after = module.state_dict()
+    return {k for k in before if not torch.equal(before[k], after[k])}
+
+
+def test_clothes_step_trains_only_the_clothes_classifier_on_detached_features():
+    tr = make_trainer(cal=True)
+    clips, pids, clothes = batch()
+    # expected clothes classifier after step 1: Adam on CE(16 * cos(f.detach())) alone
+    ref_cls = copy.deepcopy(tr.heads.clothes_classifier)
+    ref_opt = torch.optim.Adam(ref_cls.parameters(), lr=tr.cfg.lr, weight_decay=tr.cfg.weight_decay)
+    tr.model.train()
+    model_copy = copy.deepcopy(tr.model)
+    with torch.no_grad():
+        f = model_copy(clips)["features"]
+    F.cross_entropy(16 * ref_cls(f), clothes).backward()
+    ref_opt.step()
+
+    tr.step(clips, pids, clothes, epoch=1)
+    assert torch.allclose(tr.heads.clothes_classifier.weight, ref_cls.weight, atol=1e-6)
+    assert tr.heads.clothes_classifier.weight.grad is None  # CAL's gradient was discarded
+
+
+def test_backbone_step_uses_cal_only_from_its_start_epoch():
+    clips, pids, clothes = batch()
+    runs = {}
+    for cal, epoch in ((False, 1), (True, 0), (True, 1)):
+        tr = make_trainer(cal=cal)
+        before = params(tr.model)
+        logs = tr.step(clips, pids, clothes, epoch=epoch)
+        assert changed(before, tr.model)  # the backbone stepped
+        runs[(cal, epoch)] = (params(tr.model), logs)
+    off, before_start, on = runs[(False, 1)][0], runs[(True, 0)][0], runs[(True, 1)][0]
+    assert all(torch.equal(off[k], before_start[k]) for k in off)  # before the start: ID loss only
+    assert any(not torch.equal(off[k], on[k]) for k in off)  # after: CAL changes the update
+    assert "cal" in runs[(True, 1)][1] and "cal" not in runs[(True, 0)][1]
+
+
+def test_id_classifiers_follow_the_models_id_features():
+    tr = make_trainer(cal=False)
+    assert len(tr.heads.id_classifiers) == len(tr.model.id_feature_dims) == 1
+    before = params(tr.heads)
+    tr.step(*batch(), epoch=0)
+    assert any(k.startswith("id_classifiers") for k in changed(before, tr.heads))
