@@ -1,6 +1,8 @@
 """``benchmark run``: data -> model -> train -> evaluate -> run record."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as _dt
 import os
 import random
@@ -41,76 +43,115 @@ def evaluate_model(model, data, cfg: Config, device, progress: bool = True) -> D
                     metric=cfg.metric, device=device, features_normalized=True)
 
 
+class Session:
+    """One training run in progress: data, model, trainer and history.
+
+    :meth:`train_to` advances it epoch by epoch; :meth:`fork` copies it so that
+    variants (CAL on/off, other epsilons) can share the epochs before CAL starts
+    (training is deterministic, so a fork equals a fresh run of the variant);
+    :meth:`finish` evaluates and writes the run record.
+    """
+
+    def __init__(self, cfg: Config, log=print):
+        validate(cfg)
+        self.cfg, self.log = cfg, log
+        self.t_start = time.perf_counter()
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        self.device = pick_device(cfg.device)
+        t0 = time.perf_counter()
+        self.data = load_dataset(cfg, cfg.progress)
+        self.train = train_loader(cfg, self.data)
+        self.t_data = time.perf_counter() - t0
+        seed_everything(cfg.seed)
+        self.model = build_model(cfg.model, cfg.backbone, cfg.pretrained, cfg.res4_stride, cfg.seq_len).to(self.device)
+        heads = Heads(self.model, self.data.num_train_pids, self.data.num_train_clothes).to(self.device)
+        self.trainer = Trainer(cfg, self.model, heads, torch.from_numpy(self.data.pid2clothes), self.device)
+        self.n_params = sum(p.numel() for p in self.model.parameters())
+        self.epoch = 0
+        self.history: list = []
+        self.metrics: Dict[str, Any] = {}
+        self.t_train = self.t_test = 0.0
+        self.forked_at: Optional[int] = None
+        d = self.data
+        log(f"{cfg.model}{' + CAL' if cfg.cal else ''} on {d.name}: {len(d.train)} train tracklets "
+            f"({d.num_train_pids} ids, {d.num_train_clothes} clothes), {len(d.query)} query, "
+            f"{len(d.gallery)} gallery; {self.n_params / 1e6:.2f}M parameters; {len(self.train)} iterations/epoch "
+            f"on {self.device}")
+
+    def train_to(self, epochs: int) -> None:
+        cfg = self.cfg
+        while self.epoch < min(epochs, cfg.epochs):
+            t0 = time.perf_counter()
+            logs = self.trainer.train_epoch(self.train, self.epoch, cfg.progress)
+            self.t_train += time.perf_counter() - t0
+            self.epoch += 1
+            entry = {"epoch": self.epoch, **{k: round(v, 5) for k, v in logs.items()}}
+            if self.epoch == cfg.epochs or (cfg.eval_every and self.epoch % cfg.eval_every == 0):
+                t0 = time.perf_counter()
+                self.metrics = evaluate_model(self.model, self.data, cfg, self.device, cfg.progress)
+                self.t_test += time.perf_counter() - t0
+                entry["metrics"] = self.metrics
+            self.history.append(entry)
+            if cfg.progress:
+                self.log(f"epoch {self.epoch}/{cfg.epochs} " + " ".join(
+                    f"{k}={v:.3f}" for k, v in logs.items() if k != "iterations"))
+
+    def fork(self, **changes) -> "Session":
+        """A deep copy whose config differs by ``changes`` from now on (e.g. ``cal=True``)."""
+        other = copy.copy(self)
+        other.cfg = dataclasses.replace(self.cfg, **changes)
+        other.model = copy.deepcopy(self.model)
+        heads = copy.deepcopy(self.trainer.heads)
+        other.trainer = Trainer(other.cfg, other.model, heads, self.trainer.pid2clothes, self.device)
+        for name in ("optimizer", "clothes_optimizer", "scheduler"):
+            getattr(other.trainer, name).load_state_dict(copy.deepcopy(getattr(self.trainer, name).state_dict()))
+        other.history = copy.deepcopy(self.history)
+        other.metrics = copy.deepcopy(self.metrics)
+        other.forked_at = self.epoch
+        return other
+
+    def finish(self) -> Dict[str, Any]:
+        self.train_to(self.cfg.epochs)
+        cfg = self.cfg
+        run_id = new_run_id(cfg.to_dict())
+        run_dir = os.path.join(cfg.runs_dir, run_id)
+        suffix = 1
+        while os.path.exists(run_dir):
+            suffix += 1
+            run_dir = os.path.join(cfg.runs_dir, f"{run_id}-{suffix}")
+        checkpoint = None
+        if cfg.save_checkpoint:
+            os.makedirs(run_dir, exist_ok=True)
+            checkpoint = os.path.join(run_dir, "model.pt")
+            torch.save({"model": cfg.model, "backbone": cfg.backbone, "config": cfg.to_dict(),
+                        "state_dict": self.model.state_dict()}, checkpoint)
+        data = self.data
+        record = {
+            "format": RECORD_FORMAT,
+            "run_id": os.path.basename(run_dir),
+            "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "config": cfg.to_dict(),
+            "seed": cfg.seed,
+            "dataset": {"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
+                        "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
+            "model": {"name": cfg.model, "backbone": cfg.backbone, "parameters": self.n_params,
+                      "pretrained": cfg.pretrained},
+            "selection": "last epoch",
+            "forked_at_epoch": self.forked_at,
+            "metrics": self.metrics,
+            "history": self.history,
+            "timings": {"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),
+                        "test_s": round(self.t_test, 2), "total_s": round(time.perf_counter() - self.t_start, 2)},
+            "versions": package_versions(),
+            "git": git_state(),
+            "machine": machine(),
+            "checkpoint": checkpoint,
+        }
+        record["path"] = write_record(record, run_dir)
+        return record
+
+
 def run(cfg: Config, log=print) -> Dict[str, Any]:
     """Train and evaluate one configuration; write and return its run record."""
-    validate(cfg)
-    t_start = time.perf_counter()
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    progress = cfg.progress
-
-    t0 = time.perf_counter()
-    data = load_dataset(cfg, progress)
-    train = train_loader(cfg, data)
-    t_data = time.perf_counter() - t0
-
-    seed_everything(cfg.seed)
-    model = build_model(cfg.model, cfg.backbone, cfg.pretrained, cfg.res4_stride, cfg.seq_len).to(device)
-    heads = Heads(model, data.num_train_pids, data.num_train_clothes).to(device)
-    trainer = Trainer(cfg, model, heads, torch.from_numpy(data.pid2clothes), device)
-    n_params = sum(p.numel() for p in model.parameters())
-    log(f"{cfg.model}{' + CAL' if cfg.cal else ''} on {data.name}: {len(data.train)} train tracklets "
-        f"({data.num_train_pids} ids, {data.num_train_clothes} clothes), {len(data.query)} query, "
-        f"{len(data.gallery)} gallery; {n_params / 1e6:.2f}M parameters; {len(train)} iterations/epoch on {device}")
-
-    run_id = new_run_id(cfg.to_dict())
-    run_dir = os.path.join(cfg.runs_dir, run_id)
-    history = []
-    t_train = t_test = 0.0
-    metrics: Dict[str, Any] = {}
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        logs = trainer.train_epoch(train, epoch, progress)
-        t_train += time.perf_counter() - t0
-        entry = {"epoch": epoch + 1, **{k: round(v, 5) for k, v in logs.items()}}
-        last = epoch + 1 == cfg.epochs
-        if last or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0):
-            t0 = time.perf_counter()
-            metrics = evaluate_model(model, data, cfg, device, progress)
-            t_test += time.perf_counter() - t0
-            entry["metrics"] = metrics
-        history.append(entry)
-        if progress:
-            log(f"epoch {epoch + 1}/{cfg.epochs} " + " ".join(
-                f"{k}={v:.3f}" for k, v in logs.items() if k != "iterations"))
-
-    checkpoint = None
-    if cfg.save_checkpoint:
-        os.makedirs(run_dir, exist_ok=True)
-        checkpoint = os.path.join(run_dir, "model.pt")
-        torch.save({"model": cfg.model, "backbone": cfg.backbone, "config": cfg.to_dict(),
-                    "state_dict": model.state_dict()}, checkpoint)
-
-    record = {
-        "format": RECORD_FORMAT,
-        "run_id": run_id,
-        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "config": cfg.to_dict(),
-        "seed": cfg.seed,
-        "dataset": {"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
-                    "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
-        "model": {"name": cfg.model, "backbone": cfg.backbone, "parameters": n_params,
-                  "pretrained": cfg.pretrained},
-        "selection": "last epoch",
-        "metrics": metrics,
-        "history": history,
-        "timings": {"data_s": round(t_data, 2), "train_s": round(t_train, 2), "test_s": round(t_test, 2),
-                    "total_s": round(time.perf_counter() - t_start, 2)},
-        "versions": package_versions(),
-        "git": git_state(),
-        "machine": machine(),
-        "checkpoint": checkpoint,
-    }
-    record["path"] = write_record(record, run_dir)
-    return record
+    return Session(cfg, log).finish()
