@@ -57,6 +57,37 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_cal_sweep(args) -> int:
+    """Train the ID-only prefix once per seed, then fork CAL variants at each CAL start epoch."""
+    from .config import ConfigError, make_config
+    from .metrics import format_table
+    from .run import Session
+
+    fields = dict(model=args.model, backbone=args.backbone, epochs=args.epochs, runs_dir=args.runs_dir,
+                  val_ids=args.val_ids, data_root=args.data_root)
+    if args.data_root:
+        fields["dataset"] = "ccvid"
+    for seed in args.seeds:
+        base = Session(make_config(args.preset, list(args.set or []), seed=seed, cal=False, **fields))
+        if args.no_progress:
+            base.cfg.progress = False
+        starts = sorted(set(args.starts or [base.cfg.cal_start_epoch]))
+        if starts[0] < 0 or starts[-1] >= base.cfg.epochs:
+            raise ConfigError(f"--starts must lie in [0, {base.cfg.epochs - 1}] (epochs), got {starts}")
+        records = []
+        for start in starts:
+            base.train_to(start)
+            for eps in args.eps:
+                records.append(base.fork(cal=True, cal_epsilon=eps, cal_start_epoch=start).finish())
+        records.append(base.finish())
+        for rec in records:
+            c = rec["config"]
+            tag = f"CAL eps={c['cal_epsilon']} from epoch {c['cal_start_epoch']}" if c["cal"] else "ID only"
+            print(f"\nseed {seed}, {tag}: {rec['path']}")
+            print(format_table(rec["metrics"]))
+    return 0
+
+
 def cmd_synth(args) -> int:
     from ccvid.synth import SynthConfig, generate
 
@@ -111,6 +142,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override any config field (repeatable), e.g. lr=3e-4, synth.clothes_strength=0.5")
     r.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
     r.set_defaults(func=cmd_run)
+
+    w = sub.add_parser("cal-sweep", help="CAL epsilon / start-epoch sweep sharing the ID-only epochs",
+                       description="For each seed, train the ID-only model up to each CAL start epoch once and "
+                                   "fork one run per epsilon there (training is deterministic, so each fork equals a "
+                                   "fresh run of that variant); the ID-only run continues to the end. Use "
+                                   "--val-ids to choose on held-out training identities, never on the test split.",
+                       epilog="examples:\n  benchmark cal-sweep --val-ids 20 --eps 0.1 0.5 1.0 --starts 5 10 --seeds 0 1 2\n"
+                              "  leaderboard runs/ --cal-gain",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    w.add_argument("--model", default="baseline")
+    w.add_argument("--preset", default="cpu")
+    w.add_argument("--backbone")
+    w.add_argument("--data-root")
+    w.add_argument("--epochs", type=int)
+    w.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.5, 1.0], help="CAL epsilons")
+    w.add_argument("--starts", type=int, nargs="+", help="CAL start epochs (default: the preset's)")
+    w.add_argument("--seeds", type=int, nargs="+", default=[0])
+    w.add_argument("--val-ids", type=int, help="hold out N training ids as query/gallery")
+    w.add_argument("--runs-dir")
+    w.add_argument("--set", action="append", metavar="KEY=VALUE")
+    w.add_argument("--no-progress", action="store_true")
+    w.set_defaults(func=cmd_cal_sweep)
 
     s = sub.add_parser("synth", help="write the embedded clothes-changing dataset (CCVID layout)",
                        epilog=EXAMPLES_SYNTH, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -17,6 +17,7 @@ DEFAULT_COLUMNS: Tuple[Tuple[str, str], ...] = (
 IGNORED_FIELDS = {"seed", "progress", "runs_dir", "device", "threads", "workers", "save_checkpoint",
                   "cache_dir", "test_clips_per_batch"}
 IDENTITY_FIELDS = ("dataset", "model", "backbone", "cal")
+CAL_FIELDS = {"cal", "cal_epsilon", "cal_start_epoch", "cal_scale"}  # meaningless without CAL
 
 
 def _metric(record: Dict[str, Any], protocol: str, name: str) -> Optional[float]:
@@ -27,8 +28,10 @@ def _metric(record: Dict[str, Any], protocol: str, name: str) -> Optional[float]
 
 
 def experiment_key(record: Dict[str, Any], varying: Sequence[str]) -> Tuple:
+    """What defines an experiment; CAL's own settings read "-" for runs without CAL."""
     cfg = record["config"]
-    return tuple((k, _freeze(cfg.get(k))) for k in (*IDENTITY_FIELDS, *varying))
+    return tuple((k, "-" if k in CAL_FIELDS and k != "cal" and not cfg["cal"] else _freeze(cfg.get(k)))
+                 for k in (*IDENTITY_FIELDS, *varying))
 
 
 def _freeze(v):
@@ -81,11 +84,18 @@ def leaderboard_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> 
 
 def cal_gain_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
     """CAL minus no-CAL, paired by seed (and by every other config field)."""
-    varying = [f for f in varying_fields(records) if f not in ("cal",)]
-    by_key: Dict[Tuple, Dict[int, Dict[bool, Dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    varying = varying_fields(records)
+    plain: Dict[Tuple, Dict[int, Dict[str, Any]]] = defaultdict(dict)
     for r in records:
-        key = tuple((k, v) for k, v in experiment_key(r, varying) if k != "cal")
-        by_key[key][r["config"]["seed"]][bool(r["config"]["cal"])] = r
+        if not r["config"]["cal"]:
+            plain[_without_cal(experiment_key(r, varying))][r["config"]["seed"]] = r
+    by_key: Dict[Tuple, Dict[int, Dict[bool, Dict[str, Any]]]] = defaultdict(dict)
+    for r in records:
+        if r["config"]["cal"]:
+            key = experiment_key(r, varying)
+            partner = plain.get(_without_cal(key), {}).get(r["config"]["seed"])
+            if partner is not None:
+                by_key[tuple(kv for kv in key if kv[0] != "cal")][r["config"]["seed"]] = {True: r, False: partner}
     headers = ["dataset", "model", "backbone", *varying, "paired seeds",
                *[f"Δ {p if p != 'general' else 'gen'} {m}" for p, m in columns], "Δ cc mAP per seed"]
     rows = []
@@ -103,6 +113,10 @@ def cal_gain_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tup
         rows.append([cfg["dataset"], cfg["model"], cfg["backbone"], *[_show(cfg[k]) for k in varying],
                      len(pairs), *deltas, per_seed])
     return headers, rows
+
+
+def _without_cal(key: Tuple) -> Tuple:
+    return tuple((k, "-") if k in CAL_FIELDS and k != "cal" else (k, v) for k, v in key if k != "cal")
 
 
 def _diff(a: Optional[float], b: Optional[float]) -> Optional[float]:

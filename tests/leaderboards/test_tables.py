@@ -1,0 +1,51 @@
+import json
+
+from benchmark.records import RECORD_FORMAT
+from leaderboards.cli import main
+from leaderboards.tables import cal_gain_rows, leaderboard_rows
+
+
+def record(seed, cal, cc_map, gen_map=0.5, eps=0.5):
+    return {"format": RECORD_FORMAT,
+            "config": {"dataset": "embedded", "model": "baseline", "backbone": "resnet_tiny", "cal": cal,
+                       "cal_epsilon": eps, "cal_start_epoch": 10, "seed": seed, "lr": 1e-3},
+            "metrics": {"general": {"top1": 0.9, "mAP": gen_map}, "cc": {"top1": 0.3, "mAP": cc_map}},
+            "timings": {"train_s": 60.0}}
+
+
+def test_leaderboard_means_over_seeds():
+    recs = [record(0, False, 0.20), record(1, False, 0.30), record(0, True, 0.30), record(1, True, 0.34)]
+    headers, rows = leaderboard_rows(recs)
+    assert headers[:4] == ["dataset", "model", "backbone", "CAL"]
+    by_cal = {r[3]: r for r in rows}
+    assert by_cal["no"][headers.index("cc mAP")] == "25.0 ± 7.1"
+    assert by_cal["yes"][headers.index("cc mAP")] == "32.0 ± 2.8"
+    assert by_cal["no"][headers.index("seeds")] == 2
+
+
+def test_cal_gain_pairs_by_seed_and_ignores_cal_settings_of_id_only_runs():
+    recs = [record(0, False, 0.20, eps=0.5), record(1, False, 0.30, eps=0.5),
+            record(0, True, 0.30, eps=0.1), record(1, True, 0.34, eps=0.1), record(2, True, 0.9, eps=0.1)]
+    headers, rows = cal_gain_rows(recs)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row[headers.index("paired seeds")] == 2  # seed 2 has no ID-only partner
+    assert row[headers.index("Δ cc mAP")] == "+7.0 ± 4.2"
+    assert row[-1] == "s0: +10.0, s1: +4.0"
+
+
+def test_undefined_metrics_stay_undefined(tmp_path, capsys):
+    rec = record(0, False, 0.2)
+    rec["metrics"]["cc"] = None
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "record.json").write_text(json.dumps(rec))
+    assert main([str(tmp_path)]) == 0
+    assert "undefined" in capsys.readouterr().out
+
+
+def test_bad_record_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "record.json").write_text("{not json")
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "record.json: not a JSON run record" in err and len(err.strip().splitlines()) == 1
+    assert main([str(tmp_path / "empty")]) == 2
