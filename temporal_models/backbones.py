@@ -138,11 +138,12 @@ def resnet18(pretrained: Optional[str] = None, res4_stride: int = 1) -> ResNetBa
 
 @register_backbone("resnet_tiny")
 def resnet_tiny(pretrained: Optional[str] = None, res4_stride: int = 1) -> ResNetBackbone:
-    """A CPU-sized ResNet (BasicBlock 1-1-1-1, widths 16-128, 3x3 stem at full resolution).
+    """A CPU-sized ResNet (BasicBlock 1-1-1-1, widths 16-128, 3x3 stride-2 stem).
 
-    Meant for the embedded 64x32 dataset: maps are 8x4 for 64x32 input. Random init only.
+    Meant for the embedded 64x32 dataset: maps are 4x2 for 64x32 input, as
+    ResNet-50's are 16x8 for 256x128. Random init only.
     """
     if pretrained:
         raise WeightsError("resnet_tiny has no pretrained weights; drop --pretrained")
     return ResNetBackbone(tv_resnet.BasicBlock, (1, 1, 1, 1), (16, 32, 64, 128), 16, res4_stride,
-                          stem_kernel=3, stem_stride=1)
+                          stem_kernel=3, stem_stride=2)
