@@ -40,16 +40,12 @@ def cmd_run(args) -> int:
     overrides = list(args.set or [])
     fields = dict(model=args.model, backbone=args.backbone, pretrained=args.pretrained, epochs=args.epochs,
                   data_root=args.data_root, backend=args.backend, runs_dir=args.runs_dir,
-                  val_ids=args.val_ids, device=args.device, cal_epsilon=args.cal_epsilon)
+                  val_ids=args.val_ids, device=args.device, cal_epsilon=args.cal_epsilon,
+                  cal=True if args.cal else None, progress=False if args.no_progress else None)
     if args.data_root:
         fields["dataset"] = "ccvid"
     for seed in seeds:
-        cfg = make_config(args.preset, overrides, seed=seed, **fields)
-        if args.cal:
-            cfg.cal = True
-        if args.no_progress:
-            cfg.progress = False
-        record = run(cfg)
+        record = run(make_config(args.preset, overrides, seed=seed, **fields))
         print(f"\n{record['run_id']}  (last epoch; train {record['timings']['train_s']:.0f}s, "
               f"test {record['timings']['test_s']:.0f}s, total {record['timings']['total_s']:.0f}s)")
         print(format_table(record["metrics"]))
@@ -64,13 +60,11 @@ def cmd_cal_sweep(args) -> int:
     from .run import Session
 
     fields = dict(model=args.model, backbone=args.backbone, epochs=args.epochs, runs_dir=args.runs_dir,
-                  val_ids=args.val_ids, data_root=args.data_root)
+                  val_ids=args.val_ids, data_root=args.data_root, progress=False if args.no_progress else None)
     if args.data_root:
         fields["dataset"] = "ccvid"
     for seed in args.seeds:
         base = Session(make_config(args.preset, list(args.set or []), seed=seed, cal=False, **fields))
-        if args.no_progress:
-            base.cfg.progress = False
         starts = sorted(set(args.starts or [base.cfg.cal_start_epoch]))
         if starts[0] < 0 or starts[-1] >= base.cfg.epochs:
             raise ConfigError(f"--starts must lie in [0, {base.cfg.epochs - 1}] (epochs), got {starts}")
@@ -85,6 +79,23 @@ def cmd_cal_sweep(args) -> int:
             tag = f"CAL eps={c['cal_epsilon']} from epoch {c['cal_start_epoch']}" if c["cal"] else "ID only"
             print(f"\nseed {seed}, {tag}: {rec['path']}")
             print(format_table(rec["metrics"]))
+    return 0
+
+
+def cmd_models(args) -> int:
+    import torch
+    from tabulate import tabulate
+
+    from .model_table import model_rows
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    headers, rows = model_rows(args.names or None, backbone=args.backbone, height=args.height, width=args.width,
+                               seq_len=args.seq_len, measure_speed=not args.no_speed)
+    shown = [[n, f"{p:,}", f"{g:.2f}" if g is not None else "n/a", f"{c:.2f}" if c is not None else "-"]
+             for n, p, g, c in rows]
+    print(f"backbone {args.backbone}, {args.seq_len}-frame {args.height}x{args.width} clips, "
+          f"{torch.get_num_threads()} threads")
+    print(tabulate(shown, headers=headers, tablefmt="github", disable_numparse=True))
     return 0
 
 
@@ -164,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--set", action="append", metavar="KEY=VALUE")
     w.add_argument("--no-progress", action="store_true")
     w.set_defaults(func=cmd_cal_sweep)
+
+    m = sub.add_parser("models", help="registered models: parameters, GFLOPs per clip, measured clips/s",
+                       epilog="examples:\n  benchmark models\n  benchmark models ap3d i3d --backbone resnet18\n"
+                              "  benchmark models --backbone resnet_tiny --height 64 --width 32",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    m.add_argument("names", nargs="*", help="models to show (default: all registered)")
+    m.add_argument("--backbone", default="resnet50")
+    m.add_argument("--height", type=int, default=256)
+    m.add_argument("--width", type=int, default=128)
+    m.add_argument("--seq-len", type=int, default=8)
+    m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--no-speed", action="store_true", help="skip the clips/s measurement")
+    m.set_defaults(func=cmd_models)
 
     s = sub.add_parser("synth", help="write the embedded clothes-changing dataset (CCVID layout)",
                        epilog=EXAMPLES_SYNTH, formatter_class=argparse.RawDescriptionHelpFormatter)
