@@ -115,7 +115,7 @@ def cmd_synth(args) -> int:
             kwargs[k] = v
     try:
         cfg = SynthConfig(seed=args.seed, **kwargs)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"--set: {e}") from None
     out = generate(args.out, cfg, progress=not args.no_progress)
     print(f"wrote the embedded dataset to {out}")

@@ -25,7 +25,7 @@ def embedded_root(cfg: Config, progress: bool = True) -> str:
 
     try:
         synth_cfg = SynthConfig(**cfg.synth)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise DatasetError(f"synth: {e}") from None
     return str(ensure_dataset(os.path.join(cfg.cache_dir or default_cache_dir(), "embedded"), synth_cfg,
                               progress=progress))

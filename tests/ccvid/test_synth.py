@@ -1,0 +1,187 @@
+"""The embedded dataset generator: CCVID layout, splits, determinism, videos, knobs, atomic writes."""
+import hashlib
+import json
+import re
+from collections import defaultdict
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ccvid import synth
+from ccvid.synth import SynthConfig, config_hash, ensure_dataset, generate
+
+TINY = SynthConfig(seed=3, num_train_ids=3, num_test_ids=3, min_suits=2, max_suits=5, num_cameras=3,
+                   videos_per_suit_camera=2, num_frames=8, write_videos=False, workers=1)
+LINE = re.compile(r"^(session[12])/((\d{3})_(\d{2})_(\d)(\d))\t(\d{3})\t(\S+)$")
+
+
+def read_lines(root: Path):
+    """{split: [(session, folder, pid, cam, suit, rep, label)]}, checking the line format."""
+    out = {}
+    for split in ("train", "query", "gallery"):
+        rows = []
+        for line in (root / f"{split}.txt").read_text().splitlines():
+            m = LINE.match(line)
+            assert m, f"{split}.txt: bad line {line!r}"
+            session, folder, pid, cam, suit, rep, pid_col, label = m.groups()
+            assert pid == pid_col
+            rows.append((session, folder, int(pid), int(cam), int(suit), int(rep), label))
+        out[split] = rows
+    return out
+
+
+def tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix in (".jpg", ".txt"):
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("synth") / "tiny", TINY, progress=False)
+
+
+def test_layout_frames_and_metadata(tiny):
+    rows = read_lines(tiny)
+    assert all(r[0] == "session1" for r in rows["train"])
+    assert all(r[0] == "session2" for r in rows["query"] + rows["gallery"])
+    for session, folder, *_ in rows["train"] + rows["query"] + rows["gallery"]:
+        names = sorted(p.name for p in (tiny / session / folder).iterdir())
+        assert names == [f"{i:05d}.jpg" for i in range(1, TINY.num_frames + 1)]
+    with Image.open(tiny / session / folder / "00001.jpg") as im:
+        assert (im.format, im.mode, im.size) == ("JPEG", "RGB", (TINY.width, TINY.height))
+    assert not (tiny / "videos").exists()
+    meta = json.loads((tiny / "synth.json").read_text())
+    assert meta["format_version"] == synth.FORMAT_VERSION and meta["config"] == asdict(TINY)
+    assert meta["config_hash"] == config_hash(TINY)
+    for split in ("train", "query", "gallery"):
+        assert meta["counts"][split]["tracklets"] == len(rows[split])
+    assert meta["counts"]["frames"] == TINY.num_frames * sum(len(v) for v in rows.values())
+    assert not [p for p in tiny.parent.iterdir() if p.name != "tiny"]  # no temporary folder left
+
+
+def test_splits_suits_and_clothes_labels(tiny):
+    rows = read_lines(tiny)
+    train_ids = {r[2] for r in rows["train"]}
+    test_ids = {r[2] for r in rows["query"] + rows["gallery"]}
+    assert train_ids == {1, 2, 3} and test_ids == {4, 5, 6}
+    assert {r[2] for r in rows["query"]} == {r[2] for r in rows["gallery"]} == test_ids
+
+    labels = defaultdict(set)  # (pid, suit) -> labels
+    for r in rows["train"] + rows["query"] + rows["gallery"]:
+        assert 1 <= r[3] <= TINY.num_cameras and 1 <= r[5] <= TINY.videos_per_suit_camera
+        labels[r[2], r[4]].add(r[6])
+    assert all(len(v) == 1 for v in labels.values())  # one label per suit
+    for pid in train_ids | test_ids:
+        suits = sorted(s for p, s in labels if p == pid)
+        assert TINY.min_suits <= len(suits) <= TINY.max_suits and suits == list(range(1, len(suits) + 1))
+        assert len({next(iter(labels[pid, s])) for s in suits}) == len(suits)  # distinct per suit
+    assert len({len([s for p, s in labels if p == pid]) for pid in train_ids | test_ids}) > 1
+
+    # exactly one query per (test id, suit, camera); each has gallery of its id, incl. clothes-changing ones
+    queries = [(r[2], r[4], r[3]) for r in rows["query"]]
+    assert len(queries) == len(set(queries))
+    assert set(queries) == {(r[2], r[4], r[3]) for r in rows["query"] + rows["gallery"]}
+    gallery = [(r[2], r[4], r[3]) for r in rows["gallery"]]
+    for pid, suit, cam in queries:
+        assert any(g[0] == pid for g in gallery)
+        assert any(g[0] == pid and g[1] != suit and g[2] != cam for g in gallery)
+
+
+def test_reads_with_the_ccvid_reader(tiny):
+    from ccvid import read_ccvid
+    data = read_ccvid(str(tiny))
+    assert data.num_train_pids == 3 and len(data.train) == len(read_lines(tiny)["train"])
+    assert {t.camid for t in data.query + data.gallery} == set(range(1, TINY.num_cameras + 1))
+    assert all(t.num_frames == TINY.num_frames for t in data.train)
+    assert data.pid2clothes.sum() == data.num_train_clothes  # every train suit belongs to one id
+
+
+def test_deterministic_and_independent_of_workers(tiny, tmp_path):
+    again = generate(tmp_path / "again", replace(TINY, workers=2), progress=False)
+    assert tree_hash(again) == tree_hash(tiny)
+    frames = np.stack([np.asarray(Image.open(p)) for p in sorted((tiny / "session1" / "001_02_21").iterdir())])
+    assert np.abs(frames.astype(int) - synth.render_tracklet(TINY, 1, 2, 2, 1)).mean() < 3  # JPEG error only
+    assert not np.array_equal(synth.render_tracklet(replace(TINY, seed=4), 1, 2, 2, 1),
+                              synth.render_tracklet(TINY, 1, 2, 2, 1))
+
+
+def test_videos_match_the_frames(tmp_path):
+    decord = pytest.importorskip("decord")
+    cfg = replace(TINY, num_train_ids=1, num_test_ids=1, max_suits=2, num_cameras=2, write_videos=True,
+                  clothes_strength=1.0)
+    root = generate(tmp_path / "vid", cfg, progress=False)
+    rows = read_lines(root)
+    for session, folder, *_ in rows["train"] + rows["query"] + rows["gallery"]:
+        vr = decord.VideoReader(str(root / "videos" / session / f"{folder}.mp4"))
+        video = vr.get_batch(list(range(len(vr)))).asnumpy().astype(np.float64)
+        frames = np.stack([np.asarray(Image.open(p)) for p in sorted((root / session / folder).iterdir())])
+        assert video.shape == frames.shape == (cfg.num_frames, cfg.height, cfg.width, 3)
+        psnr = 10 * np.log10(255 ** 2 / np.mean((video - frames) ** 2))
+        assert psnr > 30, (folder, psnr)
+
+
+def test_clothes_strength_controls_the_clothes():
+    """Same person, camera and jitter; two suits: identical pixels at strength 0, different at 1."""
+    def two_suits(strength):
+        cfg = replace(TINY, clothes_strength=strength)
+        idn, cam = synth._identity(cfg, 1), synth._camera(cfg, 1)
+        return [synth._render(cfg, idn, synth._suit(cfg, 1, s), cam, (1, 1, 1, 1)).astype(float) for s in (1, 2)]
+    a, b = two_suits(0.0)
+    assert np.array_equal(a, b)
+    a, b = two_suits(1.0)
+    assert np.abs(a - b).mean() > 3
+
+
+def test_identity_strength_zero_makes_everyone_alike():
+    cfg = replace(TINY, clothes_strength=0.0, identity_strength=0.0)
+    cam = synth._camera(cfg, 2)
+    a, b = (synth._render(cfg, synth._identity(cfg, p), synth._suit(cfg, p, 1), cam, (1, 1, 2, 1)) for p in (1, 2))
+    assert np.array_equal(a, b)
+    cfg = replace(cfg, identity_strength=1.0)
+    a, b = (synth._render(cfg, synth._identity(cfg, p), synth._suit(cfg, p, 1), cam, (1, 1, 2, 1)) for p in (1, 2))
+    assert not np.array_equal(a, b)
+
+
+def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+    real = synth._write_jpegs
+
+    def failing(folder, frames):
+        calls.append(folder)
+        if len(calls) == 5:
+            raise RuntimeError("interrupted")
+        real(folder, frames)
+    monkeypatch.setattr(synth, "_write_jpegs", failing)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        generate(tmp_path / "ds", TINY, progress=False)
+    assert list(tmp_path.iterdir()) == []  # neither the dataset nor its temporary folder
+
+
+def test_ensure_dataset_caches_by_config(tmp_path, monkeypatch):
+    cfg = replace(TINY, num_train_ids=1, num_test_ids=1, num_cameras=2, max_suits=2)
+    root = ensure_dataset(tmp_path, cfg, progress=False)
+    assert root == tmp_path / config_hash(cfg) and (root / "synth.json").is_file()
+    assert config_hash(replace(cfg, workers=2)) == config_hash(cfg)
+    assert config_hash(replace(cfg, clothes_strength=0.5)) != config_hash(cfg)
+
+    def no_generation(*a, **k):
+        raise AssertionError("regenerated a cached dataset")
+    monkeypatch.setattr(synth, "generate", no_generation)
+    assert ensure_dataset(tmp_path, replace(cfg, workers=2), progress=False) == root
+    with pytest.raises(FileExistsError):
+        generate(root, cfg, progress=False)
+
+
+def test_config_validation():
+    for bad in (dict(max_suits=10), dict(min_suits=3, max_suits=2), dict(width=31), dict(clothes_strength=1.5), dict(identity_strength=-1),
+                dict(num_train_ids=600, num_test_ids=600)):
+        with pytest.raises(ValueError):
+            SynthConfig(**bad)
+    assert SynthConfig(identity_strength=1).identity_strength == 1.0
