@@ -28,7 +28,8 @@ def _user_errors():
     from temporal_models import UnknownNameError, WeightsError
 
     from .config import ConfigError
-    return (DatasetError, ConfigError, UnknownNameError, WeightsError, CLIError)
+    from .run import CheckpointError
+    return (DatasetError, ConfigError, UnknownNameError, WeightsError, CLIError, CheckpointError)
 
 
 def cmd_run(args) -> int:
@@ -79,6 +80,15 @@ def cmd_cal_sweep(args) -> int:
             tag = f"CAL eps={c['cal_epsilon']} from epoch {c['cal_start_epoch']}" if c["cal"] else "ID only"
             print(f"\nseed {seed}, {tag}: {rec['path']}")
             print(format_table(rec["metrics"]))
+    return 0
+
+
+def cmd_test(args) -> int:
+    from .metrics import format_table
+    from .run import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.model, args.data_root, progress=not args.no_progress)
+    print(format_table(metrics))
     return 0
 
 
@@ -175,6 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--set", action="append", metavar="KEY=VALUE")
     w.add_argument("--no-progress", action="store_true")
     w.set_defaults(func=cmd_cal_sweep)
+
+    t = sub.add_parser("test", help="evaluate a saved model (runs/<id>/model.pt) again",
+                       epilog="examples:\n  benchmark test runs/<run id>/model.pt\n"
+                              "  benchmark test runs/<run id>/model.pt --data-root /data/CCVID",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("checkpoint")
+    t.add_argument("--model", help="expected model name; a checkpoint of another model is an error")
+    t.add_argument("--data-root", help="evaluate on this CCVID-layout folder instead of the run's dataset")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_test)
 
     m = sub.add_parser("models", help="registered models: parameters, GFLOPs per clip, measured clips/s",
                        epilog="examples:\n  benchmark models\n  benchmark models ap3d i3d --backbone resnet18\n"

@@ -152,6 +152,45 @@ class Session:
         return record
 
 
+class CheckpointError(Exception):
+    """A checkpoint that is missing, unreadable or from another model; the message names the file."""
+
+
+def load_checkpoint(path: str, model_name: Optional[str] = None):
+    """Rebuild the model saved by ``benchmark run`` at ``path``; returns (model, config)."""
+    from .config import Config
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or not {"model", "config", "state_dict"} <= set(ckpt):
+        raise CheckpointError(f"{path}: not a checkpoint written by 'benchmark run'")
+    if model_name and model_name != ckpt["model"]:
+        raise CheckpointError(f"{path}: checkpoint is from model {ckpt['model']!r}, not {model_name!r}")
+    cfg = Config.from_dict(ckpt["config"])
+    model = build_model(cfg.model, cfg.backbone, None, cfg.res4_stride, cfg.seq_len)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise CheckpointError(f"{path}: weights do not fit model {cfg.model!r} ({first})") from None
+    return model, cfg
+
+
+def evaluate_checkpoint(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None,
+                    progress: bool = True) -> Dict[str, Any]:
+    """Evaluate a saved model on its own dataset (or on ``data_root``); returns the metrics."""
+    model, cfg = load_checkpoint(path, model_name)
+    if data_root:
+        cfg = dataclasses.replace(cfg, dataset="ccvid", data_root=data_root, val_ids=0)
+    cfg.progress = progress
+    device = pick_device("auto")
+    data = load_dataset(cfg, progress)
+    return evaluate_model(model.to(device), data, cfg, device, progress)
+
+
 def run(cfg: Config, log=print) -> Dict[str, Any]:
     """Train and evaluate one configuration; write and return its run record."""
     return Session(cfg, log).finish()

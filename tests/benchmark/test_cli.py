@@ -86,3 +86,26 @@ def test_undecodable_video_is_one_line_without_traceback(ccvid_tree, tmp_path):
     assert proc.returncode == 2
     assert "cannot decode video" in proc.stderr and ".mp4" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_checkpoint_reloads_and_rejects_other_models(tmp_path, cache, capsys):
+    args = ["run", "--model", "baseline", "--runs-dir", str(tmp_path), "--set", f"cache_dir={cache}", *TINY]
+    assert main(args) == 0
+    (rec,) = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs if f == "record.json"]
+    rec = json.load(open(rec))
+    capsys.readouterr()
+    assert main(["test", rec["checkpoint"], "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"{100 * rec['metrics']['general']['mAP']:.1f}" in out  # same features, same numbers
+    code, _, err = run_cli(["test", rec["checkpoint"], "--model", "ap3d"], capsys)
+    assert code == 2 and "checkpoint is from model 'baseline', not 'ap3d'" in err
+    import torch
+    bad = tmp_path / "bad.pt"
+    ck = torch.load(rec["checkpoint"], weights_only=False)
+    ck["config"]["model"] = "i3d"
+    ck["model"] = "i3d"
+    torch.save(ck, bad)
+    code, _, err = run_cli(["test", str(bad)], capsys)
+    assert code == 2 and "weights do not fit model 'i3d'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(["test", str(tmp_path / "none.pt")], capsys)
+    assert code == 2 and "checkpoint not found" in err
