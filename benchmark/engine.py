@@ -104,7 +104,7 @@ class Trainer:
                 obj.set_epoch(epoch)
         sums: Dict[str, float] = {}
         n = 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, disable=not progress,
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, disable=None if progress else True,
                    dynamic_ncols=True)
         for clips, pids, _camids, clothes in bar:
             clips = normalize_clips(clips.to(self.device, non_blocking=True))
@@ -124,7 +124,7 @@ def extract_features(model: nn.Module, loader, device: torch.device, progress: b
     model.eval()
     sums: Optional[torch.Tensor] = None
     counts = torch.zeros(len(loader.dataset))
-    for clips, owner in tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
+    for clips, owner in tqdm(loader, desc=desc, leave=False, disable=None if progress else True, dynamic_ncols=True):
         feats = []
         for i in range(0, len(clips), max_clips):
             x = normalize_clips(clips[i:i + max_clips].to(device, non_blocking=True))

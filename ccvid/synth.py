@@ -480,7 +480,7 @@ def generate(out_dir, cfg: SynthConfig = None, progress: bool = True) -> Path:
             pool = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(cfg.workers)
         with pool or contextlib.nullcontext():
             done = pool.imap_unordered(_make_video, jobs, chunksize=4) if pool else map(_make_video, jobs)
-            for _ in tqdm(done, total=len(jobs), disable=not progress, desc="embedded dataset", unit="video"):
+            for _ in tqdm(done, total=len(jobs), disable=None if progress else True, desc="embedded dataset", unit="video"):
                 pass
         counts = {split: {"ids": len({r[3] for r in rows if r[0] == split}),
                           "tracklets": sum(r[0] == split for r in rows),

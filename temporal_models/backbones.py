@@ -147,3 +147,12 @@ def resnet_tiny(pretrained: Optional[str] = None, res4_stride: int = 1) -> ResNe
         raise WeightsError("resnet_tiny has no pretrained weights; drop --pretrained")
     return ResNetBackbone(tv_resnet.BasicBlock, (1, 1, 1, 1), (16, 32, 64, 128), 16, res4_stride,
                           stem_kernel=3, stem_stride=2)
+
+
+@register_backbone("resnet_tiny_hr")
+def resnet_tiny_hr(pretrained: Optional[str] = None, res4_stride: int = 1) -> ResNetBackbone:
+    """``resnet_tiny`` with a stride-1 stem: twice the map resolution (8x4 for 64x32), ~3x the compute."""
+    if pretrained:
+        raise WeightsError("resnet_tiny_hr has no pretrained weights; drop --pretrained")
+    return ResNetBackbone(tv_resnet.BasicBlock, (1, 1, 1, 1), (16, 32, 64, 128), 16, res4_stride,
+                          stem_kernel=3, stem_stride=1)
