@@ -162,7 +162,7 @@ def load_checkpoint(path: str, model_name: Optional[str] = None):
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or not {"model", "config", "state_dict"} <= set(ckpt):

@@ -1,0 +1,22 @@
+"""A forked session equals a fresh run of the variant (what ``benchmark cal-sweep`` relies on)."""
+from benchmark.config import make_config
+from benchmark.run import Session, run
+
+TINY = ["synth.num_train_ids=4", "synth.num_test_ids=3", "synth.num_frames=12", "synth.max_suits=2",
+        "synth.write_videos=false", "synth.workers=1", "num_ids=2", "clips_per_id=2", "lr_steps=1",
+        "save_checkpoint=false"]
+
+
+def test_fork_equals_fresh_run(tmp_path):
+    over = TINY + [f"cache_dir={tmp_path / 'cache'}", f"runs_dir={tmp_path / 'runs'}"]
+    base = Session(make_config("cpu", over, epochs=3, progress=False), log=lambda *_: None)
+    base.train_to(1)
+    forked = base.fork(cal=True, cal_start_epoch=1, cal_epsilon=0.7).finish()
+    plain = base.finish()
+    fresh = run(make_config("cpu", over, epochs=3, progress=False, cal=True, cal_start_epoch=1, cal_epsilon=0.7),
+                log=lambda *_: None)
+    assert forked["metrics"] == fresh["metrics"]
+    assert forked["history"][-1]["loss"] == fresh["history"][-1]["loss"]
+    assert forked["forked_at_epoch"] == 1 and fresh["forked_at_epoch"] is None
+    assert plain["history"][0] == forked["history"][0]  # shared ID-only prefix
+    assert "cal" in forked["history"][-1] and "cal" not in plain["history"][-1]
