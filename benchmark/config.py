@@ -104,32 +104,33 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def _parse_value(raw: str, current: Any, key: str) -> Any:
-    if isinstance(current, bool) or current is None and raw.lower() in ("true", "false"):
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{key}: expected true/false, got {raw!r}")
-    if current is None and raw.lower() in ("none", "null", ""):
+def _parse_value(raw: str, annotation: str, key: str) -> Any:
+    """Parse ``raw`` by the field's annotation (``int``, ``Optional[float]``, ``Tuple[int, ...]`` ...)."""
+    optional = annotation.startswith("Optional[")
+    base = annotation[len("Optional["):-1] if optional else annotation
+    if optional and raw.lower() in ("none", "null", ""):
         return None
     try:
-        if isinstance(current, int) and not isinstance(current, bool):
+        if base == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if base == "int":
             return int(raw)
-        if isinstance(current, float):
+        if base == "float":
             return float(raw)
-        if isinstance(current, tuple):
+        if base.startswith("Tuple"):
             return tuple(int(x) for x in raw.replace(",", " ").split())
-    except ValueError:
-        raise ConfigError(f"{key}: cannot parse {raw!r} as {type(current).__name__}") from None
-    if current is None or isinstance(current, str):
-        if raw.lower() in ("none", "null"):
-            return None
-        return raw
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
+        if base.startswith("Dict"):
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError
+            return value
+    except (ValueError, json.JSONDecodeError):
+        raise ConfigError(f"{key}: cannot parse {raw!r} as {annotation}") from None
+    return raw
 
 
 def apply_overrides(cfg: Config, overrides: List[str]) -> Config:
@@ -153,7 +154,7 @@ def apply_overrides(cfg: Config, overrides: List[str]) -> Config:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"--set {key}: unknown config field{hint}")
-        setattr(cfg, key, _parse_value(raw.strip(), getattr(cfg, key), key))
+        setattr(cfg, key, _parse_value(raw.strip(), str(names[key].type), key))
     return cfg
 
 
