@@ -83,6 +83,31 @@ def cmd_cal_sweep(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    """Score features from any codebase: two .npz files with features, pids, camids (, clothes)."""
+    import json
+
+    from .metrics import evaluate, format_table, load_features_npz
+    sides = {}
+    for side, path in (("query", args.query), ("gallery", args.gallery)):
+        try:
+            sides[side] = load_features_npz(path)
+        except FileNotFoundError:
+            raise CLIError(f"{path}: file not found") from None
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+    q, g = sides["query"], sides["gallery"]
+    with_clothes = q["clothes"] is not None and g["clothes"] is not None
+    try:
+        results = evaluate(q["features"], g["features"], q["pids"], g["pids"], q["camids"], g["camids"],
+                           q["clothes"] if with_clothes else None, g["clothes"] if with_clothes else None,
+                           metric=args.metric)
+    except ValueError as e:
+        raise CLIError(f"{args.query} / {args.gallery}: {e}") from None
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
 def cmd_test(args) -> int:
     from .metrics import format_table
     from .run import evaluate_checkpoint
@@ -185,6 +210,20 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--set", action="append", metavar="KEY=VALUE")
     w.add_argument("--no-progress", action="store_true")
     w.set_defaults(func=cmd_cal_sweep)
+
+    e = sub.add_parser("evaluate", help="score saved features (.npz) with the general / CC / SC protocols",
+                       description="Each .npz holds 'features' (N x D), 'pids', 'camids' and optionally 'clothes'. "
+                                   "Queries are processed in chunks, so the query x gallery matrix is never held "
+                                   "in memory. Metrics are fractions in [0, 1]; a protocol without a valid query "
+                                   "is null.",
+                       epilog="examples:\n  benchmark evaluate --query q.npz --gallery g.npz\n"
+                              "  benchmark evaluate --query q.npz --gallery g.npz --json --metric euclidean",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("--query", required=True)
+    e.add_argument("--gallery", required=True)
+    e.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.set_defaults(func=cmd_evaluate)
 
     t = sub.add_parser("test", help="evaluate a saved model (runs/<id>/model.pt) again",
                        epilog="examples:\n  benchmark test runs/<run id>/model.pt\n"

@@ -109,3 +109,27 @@ def test_checkpoint_reloads_and_rejects_other_models(tmp_path, cache, capsys):
     assert code == 2 and "weights do not fit model 'i3d'" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["test", str(tmp_path / "none.pt")], capsys)
     assert code == 2 and "checkpoint not found" in err
+
+
+def test_evaluate_command_scores_npz_files(tmp_path, capsys):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(20, 8)).astype(np.float32)
+    gp, gc, gcl = np.repeat(np.arange(5), 4), np.tile([0, 1, 0, 1], 5), np.tile([0, 0, 1, 1], 5)
+    q = g[::4] + 0.01  # each query is its identity's first gallery item: camera 0, clothes 0
+    np.savez(tmp_path / "q.npz", features=q, pids=np.arange(5), camids=np.zeros(5, int), clothes=np.zeros(5, int))
+    np.savez(tmp_path / "g.npz", features=g, pids=gp, camids=gc, clothes=gcl)
+    code, out, _ = run_cli(["evaluate", "--query", str(tmp_path / "q.npz"), "--gallery", str(tmp_path / "g.npz"),
+                            "--json"], capsys)
+    res = json.loads(out)
+    assert code == 0 and set(res) == {"general", "cc", "sc"}
+    assert res["general"]["valid_queries"] == 5 and 0 <= res["general"]["mAP"] <= 1
+    # per identity: gallery item 1 (camera 1, clothes 0) is the SC match, item 3 (camera 1, clothes 1) the CC one
+    assert res["sc"]["valid_queries"] == 5 and res["cc"]["valid_queries"] == 5
+    code, out, _ = run_cli(["evaluate", "--query", str(tmp_path / "q.npz"), "--gallery", str(tmp_path / "g.npz")],
+                           capsys)
+    assert code == 0 and "general" in out and "undefined" not in out
+    np.savez(tmp_path / "bad.npz", features=g, camids=gc)
+    code, _, err = run_cli(["evaluate", "--query", str(tmp_path / "bad.npz"), "--gallery", str(tmp_path / "g.npz")],
+                           capsys)
+    assert code == 2 and "bad.npz: missing array 'pids'" in err
