@@ -46,7 +46,7 @@ def problem(nq, ng, dim, seed=0):
     ids = max(2, ng // 20)
     g_pids = rng.integers(0, ids, ng)
     q_pids = rng.integers(0, ids, nq)
-    centres = (0.15 * rng.normal(size=(ids, dim))).astype(np.float32)  # hard enough that mAP is not 1
+    centres = (0.5 * rng.normal(size=(ids, dim))).astype(np.float32)  # hard enough that mAP is not 1
     g = centres[g_pids] + 2.0 * rng.normal(size=(ng, dim)).astype(np.float32)
     q = centres[q_pids] + 2.0 * rng.normal(size=(nq, dim)).astype(np.float32)
     return q, g, q_pids, g_pids, rng.integers(0, 6, nq), rng.integers(0, 6, ng)
