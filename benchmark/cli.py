@@ -137,17 +137,13 @@ def cmd_models(args) -> int:
 def cmd_synth(args) -> int:
     from ccvid.synth import SynthConfig, generate
 
-    from .config import ConfigError
+    from .config import ConfigError, json_or_text
     kwargs = {}
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
         k, v = item.split("=", 1)
-        import json
-        try:
-            kwargs[k] = json.loads(v)
-        except json.JSONDecodeError:
-            kwargs[k] = v
+        kwargs[k.strip()] = json_or_text(v)
     try:
         cfg = SynthConfig(seed=args.seed, **kwargs)
     except (TypeError, ValueError) as e:

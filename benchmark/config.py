@@ -134,6 +134,14 @@ def _parse_value(raw: str, annotation: str, key: str) -> Any:
     return raw
 
 
+def json_or_text(raw: str) -> Any:
+    """``0.5`` -> 0.5, ``false`` -> False, ``abc`` -> "abc" (values of free-form knobs such as synth.*)."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
 def apply_overrides(cfg: Config, overrides: List[str]) -> Config:
     """Apply ``KEY=VALUE`` strings; ``synth.KEY=VALUE`` sets an embedded-dataset knob."""
     names = {f.name: f for f in fields(cfg)}
@@ -143,12 +151,7 @@ def apply_overrides(cfg: Config, overrides: List[str]) -> Config:
         key, raw = item.split("=", 1)
         key = key.strip()
         if key.startswith("synth."):
-            sub = key[len("synth."):]
-            try:
-                val: Any = json.loads(raw)
-            except json.JSONDecodeError:
-                val = raw
-            cfg.synth = {**cfg.synth, sub: val}
+            cfg.synth = {**cfg.synth, key[len("synth."):]: json_or_text(raw)}
             continue
         if key not in names:
             import difflib
