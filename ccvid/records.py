@@ -76,7 +76,9 @@ class ReIDDataset:
                 "ids": len({t.pid for t in items}),
                 "tracklets": len(items),
                 "clothes": len({(t.pid, t.clothes) for t in items}),
-                "frames": int(sum(t.num_frames or 0 for t in items)),
+                # None when some lengths are unknown (video files not opened yet), never an undercount
+                "frames": (None if any(t.num_frames is None for t in items)
+                           else int(sum(t.num_frames for t in items))),
             }
         return out
 

@@ -83,6 +83,8 @@ def test_video_backend_finds_packed_files(ccvid_tree):
     assert all(t.kind == "video" and t.num_frames is None for t in data.train + data.query + data.gallery)
     assert data.train[3].source.endswith(os.path.join("videos", "session3", "003_04.mp4"))
     assert data.train[3].camid == 16
+    assert data.summary()["train"]["frames"] is None  # lengths of unopened videos are unknown, not 0
+    assert read_ccvid(str(ccvid_tree)).summary()["train"]["frames"] == 5 + 4 + 6 + 3
 
 
 def test_validation_split_holds_out_training_ids(ccvid_tree):
