@@ -1,0 +1,66 @@
+"""Reader for DeepChange (image; REFERENCE layout).
+
+``<root>`` is the ``DeepChangeDataset`` folder. Each split is an image folder
+with a list file beside it::
+
+    DeepChangeDataset/train-set/              DeepChangeDataset/train-set-bbox.txt
+    DeepChangeDataset/val-set-query/          DeepChangeDataset/val-set-query-bbox.txt
+    DeepChangeDataset/val-set-gallery/        DeepChangeDataset/val-set-gallery-bbox.txt
+    DeepChangeDataset/test-set-query/         DeepChangeDataset/test-set-query-bbox.txt
+    DeepChangeDataset/test-set-gallery/       DeepChangeDataset/test-set-gallery-bbox.txt
+
+A list line is ``<image name>,<tracklet id>``; the image is
+``<root>/<folder>/<image name>`` and must exist. The person id is the number
+after the leading letter of the first ``_`` token (``P0123_...`` -> 123). The
+camera id is replaced by the tracklet id, so gallery images of the query's own
+tracklet are junk. Clothes labels are not distributed; they are inferred as
+one clothes class per (person, tracklet) (train relabelled 0..C-1, test
+jointly over query and gallery). ``split`` ("test" or "val") chooses the
+evaluation split. Protocols: general.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import List
+
+from .adapters_common import Item, assemble, check_choice, read_lines, require_dir
+from .records import DatasetError, ReIDDataset
+
+DEEPCHANGE_NAME = re.compile(r"[A-Za-z](\d+)_")
+DEEPCHANGE_SPLITS = ("test", "val")
+
+
+def _items(root: str, folder: str) -> List[Item]:
+    image_dir = require_dir(os.path.join(root, folder), "DeepChange image folder")
+    list_path = os.path.join(root, f"{folder}-bbox.txt")
+    items = []
+    for lineno, line in read_lines(list_path, "DeepChange list file"):
+        where = f"{list_path}:{lineno}"
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != 2 or not fields[0]:
+            raise DatasetError(f"{where}: expected '<image name>,<tracklet id>', got {line!r}")
+        image, tracklet = fields
+        if not tracklet.isdigit():
+            raise DatasetError(f"{where}: tracklet id {tracklet!r} is not a number")
+        m = DEEPCHANGE_NAME.match(os.path.basename(image))
+        if m is None:
+            raise DatasetError(f"{where}: image name {image!r} does not match DeepChange "
+                               f"'<letter><pid>_...' (e.g. P0123_...)")
+        path = os.path.join(image_dir, image)
+        if not os.path.isfile(path):
+            raise DatasetError(f"{where}: image {path} not found")
+        pid, tid = int(m.group(1)), int(tracklet)
+        items.append(Item(source=path, pid=pid, camid=tid, clothes=(pid, tid)))
+    return items
+
+
+def read_deepchange(root: str, split: str = "test") -> ReIDDataset:
+    """Read DeepChange from its ``DeepChangeDataset`` folder; ``split`` chooses "test" or "val"."""
+    check_choice("split", split, DEEPCHANGE_SPLITS, "deepchange")
+    require_dir(root, "DeepChange dataset folder")
+    train = _items(root, "train-set")
+    query = _items(root, f"{split}-set-query")
+    gallery = _items(root, f"{split}-set-gallery")
+    return assemble("deepchange", root, train, query, gallery, kind="image", protocols=("general",),
+                    meta={"split": split, "clothes_note": "clothes inferred as one class per (person, tracklet)"})

@@ -1,0 +1,45 @@
+"""Reader for LTCC (image, Long-Term Cloth-Changing; REFERENCE layout).
+
+``<root>`` is the ``LTCC_ReID`` folder::
+
+    LTCC_ReID/train/094_1_c9_015923.png
+    LTCC_ReID/query/...
+    LTCC_ReID/test/...          # the gallery
+
+A file name is ``<pid>_<clothes>_c<camera>_<frame>``. The person id is the
+first number, the camera id is ``camera - 1`` and the clothes key is the part
+before ``_c`` (``094_1``). Train ids and clothes are relabelled; test ids are
+kept; test clothes are labelled jointly over query and gallery. Protocols:
+general, cc, sc.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import List
+
+from .adapters_common import Item, assemble, image_files, match_name, require_dir
+from .records import DatasetError, ReIDDataset
+
+LTCC_NAME = re.compile(r"(\d+)_(\d+)_c(\d+)_(.+)")
+LTCC_EXPECTED = "LTCC '<pid>_<clothes>_c<camera>_<frame>' (e.g. 094_1_c9_015923.png)"
+LTCC_SPLITS = {"train": "train", "query": "query", "gallery": "test"}
+
+
+def _ltcc_items(folder: str) -> List[Item]:
+    items = []
+    for fname in image_files(folder, "LTCC image folder"):
+        path = os.path.join(folder, fname)
+        pid, clothes, cam, _ = match_name(LTCC_NAME, path, LTCC_EXPECTED).groups()
+        if int(cam) < 1:
+            raise DatasetError(f"{path}: camera number must start at 1, got c{cam}")
+        items.append(Item(source=path, pid=int(pid), camid=int(cam) - 1, clothes=f"{pid}_{clothes}"))
+    return items
+
+
+def read_ltcc(root: str) -> ReIDDataset:
+    """Read LTCC from its ``LTCC_ReID`` folder."""
+    require_dir(root, "LTCC dataset folder")
+    splits = {split: _ltcc_items(os.path.join(root, folder)) for split, folder in LTCC_SPLITS.items()}
+    return assemble("ltcc", root, splits["train"], splits["query"], splits["gallery"],
+                    kind="image", protocols=("general", "cc", "sc"))

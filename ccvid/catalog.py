@@ -1,0 +1,186 @@
+"""The dataset catalog: every readable dataset by name, and a checker that reports its statistics.
+
+>>> data = read_dataset("ltcc", "/data/LTCC_ReID")
+>>> print(format_check_report(check_dataset("mevid", "/data/mevid", verify_files=True)))
+
+``DATASETS`` maps a name to a :class:`DatasetInfo` (reader, kind, one-line
+description with the expected root folder, protocols the dataset reports).
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+from .adapters import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
+                       read_vcclothes_cc, read_vcclothes_sc)
+from .ccvid_format import read_ccvid
+from .records import DatasetError, ReIDDataset, Tracklet
+
+SPLITS = ("train", "query", "gallery")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    reader: Callable[..., ReIDDataset]
+    kind: str  # "image" or "video"
+    description: str
+    protocols: Tuple[str, ...]
+
+
+def _read_ccvid_catalog(root: str, backend: str = "auto") -> ReIDDataset:
+    """CCVID through :func:`read_ccvid`, with the catalog's ``meta``."""
+    data = read_ccvid(root, backend=backend, name="ccvid")
+    data.meta.setdefault("kind", "video")
+    data.meta.setdefault("protocols", ["general", "cc", "sc"])
+    return data
+
+
+_ALL = ("general", "cc", "sc")
+DATASETS: Dict[str, DatasetInfo] = {info.name: info for info in (
+    DatasetInfo("ccvid", _read_ccvid_catalog, "video",
+                "CCVID videos; root = the CCVID folder (train.txt, query.txt, gallery.txt, session1-3/)", _ALL),
+    DatasetInfo("mevid", read_mevid, "video",
+                "MEVID videos; root = the folder with train_name.txt, track_*_info.txt, query_IDX.txt, "
+                "bbox_train/, bbox_test/", _ALL),
+    DatasetInfo("ltcc", read_ltcc, "image",
+                "LTCC images; root = the LTCC_ReID folder (train/, query/, test/)", _ALL),
+    DatasetInfo("prcc", read_prcc, "image",
+                "PRCC RGB images; root = the prcc folder (rgb/train, rgb/test/A|B|C)", ("cc", "sc")),
+    DatasetInfo("vcclothes", read_vcclothes, "image",
+                "VC-Clothes images, all cameras; root = the VC-Clothes folder (train/, query/, gallery/)", _ALL),
+    DatasetInfo("vcclothes_sc", read_vcclothes_sc, "image",
+                "VC-Clothes, test cameras 2 and 3 (same clothes); root = the VC-Clothes folder",
+                ("general", "sc")),
+    DatasetInfo("vcclothes_cc", read_vcclothes_cc, "image",
+                "VC-Clothes, test cameras 3 and 4 (clothes changing); root = the VC-Clothes folder",
+                ("general", "cc")),
+    DatasetInfo("last", read_last, "image",
+                "LaST images; root = the last folder (train/, val/, test/); option split=test|val", ("general",)),
+    DatasetInfo("deepchange", read_deepchange, "image",
+                "DeepChange images; root = the DeepChangeDataset folder (*-set*/ + *-bbox.txt); "
+                "option split=test|val", ("general",)),
+)}
+
+
+def get_dataset(name: str) -> DatasetInfo:
+    """The catalog entry of ``name``; an unknown name raises with the known names and a suggestion."""
+    info = DATASETS.get(name)
+    if info is None:
+        close = difflib.get_close_matches(name.lower(), list(DATASETS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise DatasetError(f"unknown dataset {name!r}{hint} (known: {', '.join(sorted(DATASETS))})")
+    return info
+
+
+def _options(info: DatasetInfo) -> List[str]:
+    params = list(inspect.signature(info.reader).parameters.values())[1:]  # after root
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def read_dataset(name: str, root: str, **options: Any) -> ReIDDataset:
+    """Read dataset ``name`` from ``root`` with the reader's keyword ``options``."""
+    info = get_dataset(name)
+    accepted = _options(info)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise DatasetError(f"{name}: unknown option(s) {', '.join(unknown)} "
+                           f"(accepted: {', '.join(accepted) or 'none'})")
+    return info.reader(root, **options)
+
+
+def _files(t: Tracklet) -> Iterator[str]:
+    if t.frames:
+        for frame in t.frames:
+            yield os.path.join(t.source, frame)
+    else:
+        yield t.source
+
+
+def verify_dataset_files(data: ReIDDataset, progress: bool = False) -> int:
+    """Check that every frame / image / video file exists; return how many were checked."""
+    from tqdm import tqdm
+
+    total = sum(len(getattr(data, split)) for split in SPLITS)
+    checked = 0
+    with tqdm(total=total, unit="tracklet", desc=f"verify {data.name}", disable=not progress,
+              file=sys.stderr) as bar:
+        for split in SPLITS:
+            for i, t in enumerate(getattr(data, split)):
+                for path in _files(t):
+                    if not os.path.isfile(path):
+                        raise DatasetError(f"{path}: file not found ({data.name} {split} tracklet {i}, "
+                                           f"person {t.pid})")
+                    checked += 1
+                bar.update(1)
+    return checked
+
+
+def _split_stats(data: ReIDDataset, split: str, kind: str) -> Dict[str, Any]:
+    items: List[Tracklet] = getattr(data, split)
+    base = data.summary()[split]
+    stats: Dict[str, Any] = {
+        "ids": base["ids"],
+        "images" if kind == "image" else "tracklets": base["tracklets"],
+        "clothes": base["clothes"],
+        "frames": base["frames"],
+    }
+    if kind == "video":
+        lengths = [t.num_frames for t in items]
+        known = [n for n in lengths if n is not None]
+        full = bool(known) and len(known) == len(lengths)
+        stats["min_frames"] = min(known) if full else None
+        stats["mean_frames"] = round(sum(known) / len(known), 1) if full else None
+        stats["max_frames"] = max(known) if full else None
+    return stats
+
+
+def check_dataset(name: str, root: str, verify_files: bool = False, progress: bool = False,
+                  **options: Any) -> Dict[str, Any]:
+    """Read a dataset (``options`` go to its reader) and return its statistics.
+
+    With ``verify_files`` every referenced frame / image / video file must
+    exist (the first missing one raises :class:`DatasetError`). The result has
+    ``name``, ``root``, ``kind``, ``protocols``, ``num_train_pids``,
+    ``num_train_clothes``, ``splits`` (per split: ``ids``, ``images`` or
+    ``tracklets``, ``clothes``, ``frames``, and for video datasets
+    ``min_frames`` / ``mean_frames`` / ``max_frames``; ``None`` when lengths
+    are unknown, e.g. unopened video files), ``verified_files`` (count or
+    ``None``) and ``meta`` (the reader's other notes).
+    """
+    info = get_dataset(name)
+    data = read_dataset(name, root, **options)
+    kind = str(data.meta.get("kind", info.kind))
+    checked = verify_dataset_files(data, progress) if verify_files else None
+    return {
+        "name": data.name,
+        "root": root,
+        "kind": kind,
+        "protocols": list(data.meta.get("protocols") or info.protocols),  # type: ignore[call-overload]
+        "num_train_pids": data.num_train_pids,
+        "num_train_clothes": data.num_train_clothes,
+        "splits": {split: _split_stats(data, split, kind) for split in SPLITS},
+        "verified_files": checked,
+        "meta": {k: v for k, v in data.meta.items() if k not in ("kind", "protocols")},
+    }
+
+
+def format_check_report(stats: Dict[str, Any]) -> str:
+    """Render :func:`check_dataset`'s result as a title line, a table and notes."""
+    from tabulate import tabulate
+
+    splits: Dict[str, Dict[str, Any]] = stats["splits"]
+    columns = list(next(iter(splits.values())).keys())
+    rows = [[split] + ["-" if s[c] is None else s[c] for c in columns] for split, s in splits.items()]
+    lines = [f"{stats['name']} ({stats['kind']}) at {stats['root']}: protocols {', '.join(stats['protocols'])}",
+             tabulate(rows, headers=["split"] + columns, tablefmt="simple", disable_numparse=True)]
+    lines.append(f"train labels: {stats['num_train_pids']} ids, {stats['num_train_clothes']} clothes classes")
+    if stats.get("verified_files") is not None:
+        lines.append(f"verified: all {stats['verified_files']} files exist")
+    for key, value in stats.get("meta", {}).items():
+        lines.append(f"{key}: {value}")
+    return "\n".join(lines)
