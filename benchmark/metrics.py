@@ -27,9 +27,11 @@ L2-normalised first unless ``features_normalized``); ``metric="euclidean"``
 uses the squared euclidean distance.
 
 :func:`evaluate` processes queries in chunks (one matrix product and one
-stable sort per chunk, shared by the three protocols) and never holds the full
-query x gallery matrix. Only the same-person entries of a chunk are turned
-into a sparse list, on which every protocol is scored without per-query Python
+values-only sort per chunk, shared by the three protocols) and never holds the
+full query x gallery matrix. Only the same-person entries of a chunk are
+ranked (binary search in the sorted row, plus a count of equal distances at
+earlier gallery indices, which is what a stable sort gives) and turned into a
+sparse list, on which every protocol is scored without per-query Python
 loops. :func:`evaluate_reference` is a plain per-query loop used as the test
 oracle.
 """
@@ -53,8 +55,8 @@ PROTOCOLS = ("general", "cc", "sc")
 METRICS = ("cosine", "euclidean")
 DEFAULT_RANKS = (1, 5, 10, 20)
 
-# Target size of one chunk's (chunk x gallery) distance block plus its int64
-# sort-index block. Tests monkeypatch this to force tiny chunks.
+# Target size of one chunk's (chunk x gallery) working set: the distance
+# block, its sorted copy and the same-person mask (budgeted as 8 bytes). Tests monkeypatch this to force tiny chunks.
 _CHUNK_BYTES = 256 * 2**20
 
 
@@ -173,17 +175,56 @@ def _segment_exclusive_cumsum(flags: torch.Tensor, seg_base_index: torch.Tensor)
     return excl - excl[seg_base_index]
 
 
-def _score_chunk(order: torch.Tensor, match: torch.Tensor, q_lab: dict, g_lab: dict,
-                 protocols, ranks, acc: dict) -> None:
+def _sorted_rows(dist: torch.Tensor) -> torch.Tensor:
+    """Each row's distances in ascending order (values only).
+
+    On the CPU numpy's vectorised sort is about 10x faster than ``torch.sort``,
+    which also builds indices that are not needed here.
+    """
+    if dist.device.type == "cpu":
+        return torch.from_numpy(np.sort(dist.numpy(), axis=1))
+    return torch.sort(dist, dim=1).values
+
+
+def _ranked_positions(dist: torch.Tensor, rows: torch.Tensor, gidx: torch.Tensor,
+                      tie_block: int = 256) -> torch.Tensor:
+    """0-based position of gallery item ``gidx[e]`` in the stable ranking of row ``rows[e]``.
+
+    position = #(distances < d) + #(earlier gallery items with a distance equal to d),
+    which is exactly the index a stable sort would give; only the listed entries
+    (the same-person ones) are ranked, so no (chunk x gallery) index matrix is built.
+    """
+    c = dist.shape[0]
+    sorted_d = _sorted_rows(dist)
+    values = dist[rows, gidx]
+    counts = torch.bincount(rows, minlength=c)
+    width = int(counts.max()) if len(rows) else 0
+    slot = torch.arange(len(rows), device=dist.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    padded = torch.full((c, max(width, 1)), float("inf"), dtype=dist.dtype, device=dist.device)
+    padded[rows, slot] = values
+    lower = torch.searchsorted(sorted_d, padded, right=False)[rows, slot]
+    upper = torch.searchsorted(sorted_d, padded, right=True)[rows, slot]
+    pos = lower.clone()
+    tied = torch.nonzero(upper - lower > 1).flatten()  # equal distances elsewhere in the row: count earlier ones
+    for s in range(0, len(tied), tie_block):
+        e = tied[s:s + tie_block]
+        earlier = torch.arange(dist.shape[1], device=dist.device)[None, :] < gidx[e, None]
+        pos[e] += ((dist[rows[e]] == values[e, None]) & earlier).sum(dim=1)
+    return pos
+
+
+def _score_chunk(dist: torch.Tensor, q_lab: dict, g_lab: dict, protocols, ranks, acc: dict) -> None:
     """Add one chunk's CMC / AP / INP sums to ``acc`` for every protocol.
 
-    ``order``: (c x G) gallery indices by ascending distance. ``match``:
-    (c x G) bool, same pid, in ranked order.
+    ``dist``: (c x G) distances. Only same-person entries matter to every protocol,
+    so they alone are ranked (:func:`_ranked_positions`) and put in ranked order.
     """
-    c = order.shape[0]
-    dev = order.device
-    rows, cols = match.nonzero(as_tuple=True)  # row-major: columns ascending per row
-    gidx = order[rows, cols]
+    c, n_g = dist.shape
+    dev = dist.device
+    rows, gidx = (q_lab["pids"][:, None] == g_lab["pids"][None, :]).nonzero(as_tuple=True)
+    cols = _ranked_positions(dist, rows, gidx)
+    order = torch.argsort(rows * n_g + cols)  # row-major, ranked order within each row
+    rows, cols, gidx = rows[order], cols[order], gidx[order]
     counts = torch.bincount(rows, minlength=c)
     starts = torch.cumsum(counts, 0) - counts
     base = starts[rows]
@@ -210,7 +251,7 @@ def _score_chunk(order: torch.Tensor, match: torch.Tensor, q_lab: dict, g_lab: d
         valid = n_good > 0
         ap = torch.zeros(c, dtype=torch.float64, device=dev)
         ap.index_add_(0, g_rows, g_ord.double() / (g_pos + 1).double())
-        first = torch.full((c,), order.shape[1], dtype=torch.long, device=dev)
+        first = torch.full((c,), n_g, dtype=torch.long, device=dev)
         first.scatter_reduce_(0, g_rows, g_pos, reduce="amin")
         last = torch.zeros(c, dtype=torch.long, device=dev)
         last.scatter_reduce_(0, g_rows, g_pos, reduce="amax")
@@ -229,8 +270,13 @@ def _score_chunk(order: torch.Tensor, match: torch.Tensor, q_lab: dict, g_lab: d
 def evaluate(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
              q_clothes=None, g_clothes=None, *, metric: str = "cosine",
              ranks: Sequence[int] = DEFAULT_RANKS, chunk_size: Optional[int] = None,
-             device=None, features_normalized: bool = False) -> Dict[str, Optional[dict]]:
+             device=None, features_normalized: bool = False,
+             rerank: bool = False, rerank_params: Optional[dict] = None) -> Dict[str, Optional[dict]]:
     """Score a query set against a gallery under the re-id protocols.
+
+    ``rerank``: rank by k-reciprocal re-ranked distances (:mod:`benchmark.rerank`,
+    parameters ``k1``, ``k2``, ``lambda_value`` in ``rerank_params``), computed on the
+    CPU in the same query chunks.
 
     Returns ``{"general": r, "cc": r, "sc": r}`` (``cc``/``sc`` only when both
     clothes arrays are given); ``r`` is ``None`` when no query is valid, else a
@@ -275,6 +321,12 @@ def evaluate(query_features, gallery_features, q_pids, g_pids, q_camids, g_camid
     if n_g == 0:  # every query lacks a good item
         for p in protocols:
             acc[p]["skipped"] = n_q
+    elif rerank:
+        from .rerank import k_reciprocal_distances
+        blocks = k_reciprocal_distances(qf.cpu(), gf.cpu(), metric=metric, features_normalized=features_normalized,
+                                        chunk_size=chunk_size, **(rerank_params or {}))
+        for s, e, dist in blocks:
+            _score_chunk(dist.to(device), {k: v[s:e] for k, v in q_lab.items()}, g_lab, protocols, ranks, acc)
     else:
         for s in range(0, n_q, chunk_size):
             e = min(n_q, s + chunk_size)
@@ -282,13 +334,8 @@ def evaluate(query_features, gallery_features, q_pids, g_pids, q_camids, g_camid
             if normalize_q:
                 qc = torch.nn.functional.normalize(qc, p=2, dim=1)
             dist = _distance_block(qc, gf, g_aux, metric)
-            order = torch.sort(dist, dim=1, stable=True).indices
+            _score_chunk(dist, {k: v[s:e] for k, v in q_lab.items()}, g_lab, protocols, ranks, acc)
             del dist
-            match = (q_lab["pids"][s:e, None] == g_lab["pids"][None, :]).gather(1, order)
-            _score_chunk(order, match,
-                         {k: v[s:e] for k, v in q_lab.items()}, g_lab,
-                         protocols, ranks, acc)
-            del order, match
 
     return {p: _summarise(ranks, acc[p]["valid"], acc[p]["skipped"], acc[p]["cmc"],
                           acc[p]["ap"], acc[p]["inp"])
