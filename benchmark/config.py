@@ -11,6 +11,12 @@ Presets:
   ResNet-50 (last stride 1), 256x128, 8 frames stride 4, 8 ids x 4 clips,
   Adam 3.5e-4 (wd 5e-4) for 150 epochs with steps at 40/80/120, CAL from epoch
   50 with eps 0.1 and scale 16, evaluation every 10 epochs.
+- ``image``: the image recipe (LTCC, PRCC, VC-Clothes, LaST, DeepChange):
+  the ``image`` model (ResNet-50, global max + average pooling, 4096-d), 384x192,
+  8 ids x 8 images, random crop / flip / erasing (p 0.5 each), label-smoothed (0.1)
+  ID loss, 60 epochs with steps at 20/40, CAL from epoch 25 (eps 0.1), evaluation
+  every 5 epochs, test features of the image plus its mirror. LaST and DeepChange
+  take 16 ids x 4 images, LaST adds the triplet loss (weight 1).
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ class ConfigError(ValueError):
 class Config:
     preset: str = "cpu"
     # data
-    dataset: str = "embedded"          # "embedded" (generated) or "ccvid" (needs data_root)
+    dataset: str = "embedded"          # "embedded" (generated) or a catalog name (`benchmark datasets`)
     data_root: Optional[str] = None
     backend: str = "auto"              # auto | frames | video
     synth: Dict[str, Any] = field(default_factory=dict)  # SynthConfig overrides for the embedded dataset
@@ -42,6 +48,9 @@ class Config:
     sampling: str = "stride"           # stride | tsn
     dense_piece: int = 64
     flip: bool = True
+    random_crop: float = 0.0           # image recipe: p of upscale-1.125-and-crop
+    random_erasing: float = 0.0        # image recipe: p of random erasing
+    test_flip: bool = False            # test feature = f(x) + f(flipped x) (image recipe)
     # model
     model: str = "baseline"
     backbone: str = "resnet_tiny"
@@ -56,6 +65,7 @@ class Config:
     lr_steps: Tuple[int, ...] = (10, 25)
     lr_gamma: float = 0.1
     clothes_lr: Optional[float] = 1e-2  # clothes classifier's Adam lr (None: same as lr, as the reference)
+    label_smoothing: float = 0.0       # ID loss label smoothing (0.1 in the image recipe)
     triplet_weight: float = 0.0
     triplet_margin: float = 0.3
     # CAL
@@ -68,6 +78,7 @@ class Config:
     eval_every: int = 0                # 0: only after the last epoch
     test_clips_per_batch: int = 128
     metric: str = "cosine"
+    rerank: bool = False               # k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) at test
     # system
     seed: int = 0
     device: str = "auto"
@@ -102,6 +113,19 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         cal_start_epoch=50, clothes_start_epoch=0, clothes_lr=None, eval_every=10, workers=4, threads=0,
         test_clips_per_batch=64,
     ),
+    "image": dict(
+        dataset="ltcc", model="image", backbone="resnet50", pretrained="imagenet", height=384, width=192,
+        seq_len=1, epochs=60, lr=3.5e-4, weight_decay=5e-4, lr_steps=(20, 40), cal_epsilon=0.1,
+        cal_start_epoch=25, clothes_start_epoch=0, clothes_lr=None, eval_every=5, num_ids=8, clips_per_id=8,
+        label_smoothing=0.1, random_crop=0.5, random_erasing=0.5, test_flip=True, workers=4, threads=0,
+        test_clips_per_batch=128,
+    ),
+}
+
+# The reference's per-dataset changes to a preset (REFERENCE C): applied before --set overrides.
+DATASET_DEFAULTS: Dict[Tuple[str, str], Dict[str, Any]] = {
+    ("image", "last"): dict(num_ids=16, clips_per_id=4, triplet_weight=1.0),
+    ("image", "deepchange"): dict(num_ids=16, clips_per_id=4),
 }
 
 
@@ -163,20 +187,40 @@ def apply_overrides(cfg: Config, overrides: List[str]) -> Config:
 
 
 def make_config(preset: str = "cpu", overrides: Optional[List[str]] = None, **fields_) -> Config:
+    """Preset, then keyword fields (None = not given), then ``KEY=VALUE`` overrides.
+
+    The preset's per-dataset defaults (:data:`DATASET_DEFAULTS`) fill every field
+    that was not given explicitly.
+    """
     if preset not in PRESETS:
         raise ConfigError(f"--preset {preset!r}: unknown preset; choose from {', '.join(PRESETS)}")
     cfg = dataclasses.replace(Config(), preset=preset, **PRESETS[preset])
-    for k, v in fields_.items():
-        if v is not None:
+    given = {k for k, v in fields_.items() if v is not None}
+    for k in given:
+        setattr(cfg, k, fields_[k])
+    cfg = apply_overrides(cfg, overrides or [])
+    given |= {item.split("=", 1)[0].strip() for item in overrides or []}
+    for k, v in DATASET_DEFAULTS.get((preset, cfg.dataset), {}).items():
+        if k not in given:
             setattr(cfg, k, v)
-    return apply_overrides(cfg, overrides or [])
+    return cfg
 
 
 def validate(cfg: Config) -> None:
-    if cfg.dataset not in ("embedded", "ccvid"):
-        raise ConfigError(f"dataset: unknown dataset {cfg.dataset!r}; choose embedded or ccvid")
-    if cfg.dataset == "ccvid" and not cfg.data_root:
-        raise ConfigError("dataset ccvid needs --data-root DIR (the folder holding train.txt)")
+    if cfg.dataset != "embedded":
+        from ccvid.catalog import DATASETS
+        if cfg.dataset not in DATASETS:
+            import difflib
+            close = difflib.get_close_matches(cfg.dataset, list(DATASETS) + ["embedded"], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"--dataset {cfg.dataset!r}: unknown dataset{hint} (see 'benchmark datasets')")
+        if not cfg.data_root:
+            raise ConfigError(f"--dataset {cfg.dataset} needs --data-root DIR ({DATASETS[cfg.dataset].description})")
+    for name in ("random_crop", "random_erasing"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ConfigError(f"{name}: a probability in [0, 1], got {getattr(cfg, name)}")
+    if not 0.0 <= cfg.label_smoothing < 1.0:
+        raise ConfigError(f"label_smoothing: must be in [0, 1), got {cfg.label_smoothing}")
     if cfg.backend not in ("auto", "frames", "video"):
         raise ConfigError(f"backend: expected auto, frames or video, got {cfg.backend!r}")
     if not 0.0 < cfg.cal_epsilon <= 1.0:

@@ -37,7 +37,9 @@ def load_dataset(cfg: Config, progress: bool = True) -> ReIDDataset:
         data = read_ccvid(root, backend=cfg.backend, name="embedded")
         data.meta["synth"] = dict(cfg.synth)
     else:
-        data = read_ccvid(cfg.data_root, backend=cfg.backend, name="ccvid")
+        from ccvid.catalog import get_dataset, read_dataset
+        options = {"backend": cfg.backend} if get_dataset(cfg.dataset).kind == "video" else {}
+        data = read_dataset(cfg.dataset, cfg.data_root, **options)
     if cfg.val_ids:
         data = validation_split(data, cfg.val_ids, seed=cfg.seed if cfg.val_seed is None else cfg.val_seed)
     return data

@@ -10,6 +10,7 @@ from torch import nn
 from tqdm import tqdm
 
 from samplers import normalize_clips
+from samplers.transforms import random_crop, random_erasing
 from temporal_models.heads import Classifier, NormalizedClassifier
 
 from .config import Config
@@ -59,7 +60,7 @@ class Trainer:
         cfg = self.cfg
         out = self.model(clips)
         feats = out["features"]
-        id_loss = sum(F.cross_entropy(cls(f), pids)
+        id_loss = sum(F.cross_entropy(cls(f), pids, label_smoothing=cfg.label_smoothing)
                       for cls, f in zip(self.heads.id_classifiers, out["id_features"]))
         loss = id_loss
         logs = {"id_loss": id_loss.item()}
@@ -90,11 +91,19 @@ class Trainer:
         logs["loss"] = loss.item()
         return logs
 
-    @staticmethod
-    def _triplet(t: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
+    def _triplet(self, t: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
+        m = self.cfg.triplet_margin
         if t.dim() == 3:  # (B, P, d): one loss per part
-            return torch.stack([triplet_loss(t[:, p], pids) for p in range(t.shape[1])]).mean()
-        return triplet_loss(t, pids)
+            return torch.stack([triplet_loss(t[:, p], pids, m) for p in range(t.shape[1])]).mean()
+        return triplet_loss(t, pids, m)
+
+    def augment(self, clips: torch.Tensor, epoch: int, iteration: int) -> torch.Tensor:
+        """Random crop and erasing of the image recipe; seeded by (seed, epoch, iteration) so forks repeat."""
+        cfg = self.cfg
+        if cfg.random_crop <= 0 and cfg.random_erasing <= 0:
+            return clips
+        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + epoch) * 100_003 + iteration)
+        return random_erasing(random_crop(clips, cfg.random_crop, gen), cfg.random_erasing, gen)
 
     def train_epoch(self, loader, epoch: int, progress: bool = True) -> Dict[str, float]:
         self.model.train()
@@ -106,8 +115,8 @@ class Trainer:
         n = 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, disable=None if progress else True,
                    dynamic_ncols=True)
-        for clips, pids, _camids, clothes in bar:
-            clips = normalize_clips(clips.to(self.device, non_blocking=True))
+        for it, (clips, pids, _camids, clothes) in enumerate(bar):
+            clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True)), epoch, it)
             logs = self.step(clips, pids.to(self.device), clothes.to(self.device), epoch)
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -119,8 +128,11 @@ class Trainer:
 
 @torch.no_grad()
 def extract_features(model: nn.Module, loader, device: torch.device, progress: bool = True,
-                     desc: str = "features", max_clips: int = 128) -> torch.Tensor:
-    """Average the clip features of each video, then L2-normalise: (num_videos, D)."""
+                     desc: str = "features", max_clips: int = 128, flip: bool = False) -> torch.Tensor:
+    """Average the clip features of each video, then L2-normalise: (num_videos, D).
+
+    ``flip``: each clip's feature is f(clip) + f(mirrored clip) (the image recipe's test feature).
+    """
     model.eval()
     sums: Optional[torch.Tensor] = None
     counts = torch.zeros(len(loader.dataset))
@@ -128,7 +140,10 @@ def extract_features(model: nn.Module, loader, device: torch.device, progress: b
         feats = []
         for i in range(0, len(clips), max_clips):
             x = normalize_clips(clips[i:i + max_clips].to(device, non_blocking=True))
-            feats.append(model(x)["features"].float().cpu())
+            f = model(x)["features"]
+            if flip:
+                f = f + model(x.flip(-1))["features"]
+            feats.append(f.float().cpu())
         feats = torch.cat(feats)
         if sums is None:
             sums = torch.zeros(len(loader.dataset), feats.shape[1])

@@ -33,14 +33,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def test_features(model, data, cfg: Config, device, progress: bool = True):
+    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``test_flip``)."""
+    return tuple(extract_features(model, test_loader(cfg, items), device, progress, split,
+                                  cfg.test_clips_per_batch, flip=cfg.test_flip)
+                 for split, items in (("query", data.query), ("gallery", data.gallery)))
+
+
 def evaluate_model(model, data, cfg: Config, device, progress: bool = True) -> Dict[str, Any]:
-    q = extract_features(model, test_loader(cfg, data.query), device, progress, "query", cfg.test_clips_per_batch)
-    g = extract_features(model, test_loader(cfg, data.gallery), device, progress, "gallery",
-                         cfg.test_clips_per_batch)
+    """Score the test split with the protocols the dataset reports (CC/SC need clothes labels)."""
+    q, g = test_features(model, data, cfg, device, progress)
     lab = lambda items, a: np.array([getattr(t, a) for t in items])  # noqa: E731
+    with_clothes = bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
     return evaluate(q, g, lab(data.query, "pid"), lab(data.gallery, "pid"), lab(data.query, "camid"),
-                    lab(data.gallery, "camid"), lab(data.query, "clothes"), lab(data.gallery, "clothes"),
-                    metric=cfg.metric, device=device, features_normalized=True)
+                    lab(data.gallery, "camid"),
+                    lab(data.query, "clothes") if with_clothes else None,
+                    lab(data.gallery, "clothes") if with_clothes else None,
+                    metric=cfg.metric, device=device, features_normalized=True,
+                    rerank=cfg.rerank)
 
 
 class Session:
@@ -184,7 +194,8 @@ def evaluate_checkpoint(path: str, model_name: Optional[str] = None, data_root: 
     """Evaluate a saved model on its own dataset (or on ``data_root``); returns the metrics."""
     model, cfg = load_checkpoint(path, model_name)
     if data_root:
-        cfg = dataclasses.replace(cfg, dataset="ccvid", data_root=data_root, val_ids=0)
+        dataset = "ccvid" if cfg.dataset == "embedded" else cfg.dataset
+        cfg = dataclasses.replace(cfg, dataset=dataset, data_root=data_root, val_ids=0)
     cfg.progress = progress
     device = pick_device("auto")
     data = load_dataset(cfg, progress)

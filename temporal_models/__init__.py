@@ -2,7 +2,7 @@
 from .registry import BACKBONES, MODELS, UnknownNameError, register_backbone, register_model
 from .base import TemporalModel
 from . import backbones, baseline  # noqa: F401  (register the built-in entries)
-from . import gaitset, tclnet, video_resnet  # noqa: F401  (the temporal model zoo)
+from . import gaitset, image, tclnet, video_resnet  # noqa: F401  (the model zoo and the image baseline)
 from .backbones import WeightsError
 
 

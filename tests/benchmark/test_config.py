@@ -32,3 +32,25 @@ def test_presets():
         validate(paper)
     with pytest.raises(ConfigError, match="unknown preset"):
         make_config("fast")
+
+
+def test_image_preset_and_its_per_dataset_defaults():
+    img = make_config("image", data_root="/x")
+    assert (img.model, img.height, img.width, img.seq_len, img.epochs, img.lr_steps) == \
+        ("image", 384, 192, 1, 60, (20, 40))
+    assert (img.cal_start_epoch, img.num_ids, img.clips_per_id, img.label_smoothing) == (25, 8, 8, 0.1)
+    assert (img.random_crop, img.random_erasing, img.test_flip, img.eval_every) == (0.5, 0.5, True, 5)
+    last = make_config("image", dataset="last")
+    assert (last.num_ids, last.clips_per_id, last.triplet_weight) == (16, 4, 1.0)
+    deep = make_config("image", ["dataset=deepchange", "num_ids=4"])
+    assert (deep.num_ids, deep.clips_per_id, deep.triplet_weight) == (4, 4, 0.0)  # --set wins over the default
+    assert make_config("cpu", dataset="last").num_ids == 8  # defaults belong to the image preset only
+
+
+def test_unknown_dataset_and_bad_probabilities_are_named():
+    with pytest.raises(ConfigError, match=r"--dataset 'ltc': unknown dataset; did you mean 'ltcc'\?"):
+        validate(make_config("cpu", dataset="ltc", data_root="/x"))
+    with pytest.raises(ConfigError, match="--dataset prcc needs --data-root"):
+        validate(make_config("cpu", dataset="prcc"))
+    with pytest.raises(ConfigError, match="random_erasing: a probability"):
+        validate(make_config("cpu", ["random_erasing=1.5"]))

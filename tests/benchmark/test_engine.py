@@ -75,3 +75,42 @@ def test_id_classifiers_follow_the_models_id_features():
     before = params(tr.heads)
     tr.step(*batch(), epoch=0)
     assert any(k.startswith("id_classifiers") for k in changed(before, tr.heads))
+
+
+def test_label_smoothing_enters_the_id_loss():
+    plain, smooth = make_trainer(cal=False), make_trainer(cal=False, label_smoothing=0.1)
+    clips, pids, clothes = batch()
+    a = plain.step(clips, pids, clothes, epoch=0)["id_loss"]
+    b = smooth.step(clips, pids, clothes, epoch=0)["id_loss"]
+    assert a != b
+
+
+def test_augment_repeats_per_epoch_and_iteration_and_is_off_by_default():
+    clips = batch()[0]
+    off = make_trainer(cal=False)
+    assert torch.equal(off.augment(clips, 0, 0), clips)
+    tr = make_trainer(cal=False, random_crop=0.5, random_erasing=0.5)
+    first = tr.augment(clips, 3, 7)
+    assert torch.equal(first, tr.augment(clips, 3, 7))  # a fork at any epoch repeats the same draws
+    assert not torch.equal(first, tr.augment(clips, 3, 8))
+    assert not torch.equal(first, clips)
+
+
+def test_flip_features_are_the_sum_of_a_clip_and_its_mirror():
+    from benchmark.engine import extract_features
+
+    torch.manual_seed(0)
+    model = build_model("image", "resnet_tiny").eval()
+    clips = (torch.rand(3, 1, 32, 16, 3) * 255).to(torch.uint8)  # uint8 (N, T, H, W, 3) as the loader gives
+    loader = [(clips, torch.tensor([0, 1, 2]))]
+
+    class Loader(list):
+        dataset = [None] * 3
+    feats = extract_features(model, Loader(loader), torch.device("cpu"), progress=False, flip=True)
+    from samplers import normalize_clips
+    x = normalize_clips(clips)
+    with torch.no_grad():
+        expected = F.normalize(model(x)["features"] + model(x.flip(-1))["features"], dim=1)
+    assert torch.allclose(feats, expected, atol=1e-5)
+    plain = extract_features(model, Loader(loader), torch.device("cpu"), progress=False)
+    assert not torch.allclose(plain, expected, atol=1e-3)

@@ -79,6 +79,10 @@ def test_parameter_counts_match_the_reference_exactly():
     assert tcl.feature_dim == 4096 and tcl.id_feature_dims == [2048, 2048]
     assert len(tcl.tse.shared) == 2 and len(tcl.tse.branches) == 2
     del tcl
+    image = build_model("image", backbone="resnet50")
+    assert sum(p.numel() for p in image.parameters()) == 23_516_224  # REFERENCE A: the 4096-d image model
+    assert image.feature_dim == 4096 and image.id_feature_dims == [4096]
+    del image
 
 
 def test_block_placement_on_shallow_backbones():
