@@ -36,6 +36,7 @@ class Config:
     # data
     dataset: str = "embedded"          # "embedded" (generated) or a catalog name (`benchmark datasets`)
     data_root: Optional[str] = None
+    dataset_options: Dict[str, Any] = field(default_factory=dict)  # reader options, e.g. {"split": "val"} for LaST
     backend: str = "auto"              # auto | frames | video
     synth: Dict[str, Any] = field(default_factory=dict)  # SynthConfig overrides for the embedded dataset
     cache_dir: Optional[str] = None    # where the embedded dataset is cached (default ~/.cache/ccreid-bench)

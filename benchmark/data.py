@@ -39,7 +39,7 @@ def load_dataset(cfg: Config, progress: bool = True) -> ReIDDataset:
     else:
         from ccvid.catalog import get_dataset, read_dataset
         options = {"backend": cfg.backend} if get_dataset(cfg.dataset).kind == "video" else {}
-        data = read_dataset(cfg.dataset, cfg.data_root, **options)
+        data = read_dataset(cfg.dataset, cfg.data_root, **{**options, **cfg.dataset_options})
     if cfg.val_ids:
         data = validation_split(data, cfg.val_ids, seed=cfg.seed if cfg.val_seed is None else cfg.val_seed)
     return data
