@@ -135,7 +135,8 @@ def extract_features(model: nn.Module, loader, device: torch.device, progress: b
     """
     model.eval()
     sums: Optional[torch.Tensor] = None
-    counts = torch.zeros(len(loader.dataset))
+    num_videos = getattr(loader.dataset, "num_videos", len(loader.dataset))  # items may be pieces of videos
+    counts = torch.zeros(num_videos)
     for clips, owner in tqdm(loader, desc=desc, leave=False, disable=None if progress else True, dynamic_ncols=True):
         feats = []
         for i in range(0, len(clips), max_clips):
@@ -146,7 +147,7 @@ def extract_features(model: nn.Module, loader, device: torch.device, progress: b
             feats.append(f.float().cpu())
         feats = torch.cat(feats)
         if sums is None:
-            sums = torch.zeros(len(loader.dataset), feats.shape[1])
+            sums = torch.zeros(num_videos, feats.shape[1])
         sums.index_add_(0, owner, feats)  # owner holds each clip's dataset index
         counts.index_add_(0, owner, torch.ones(len(owner)))
     return F.normalize(sums / counts[:, None], dim=1)
