@@ -246,12 +246,16 @@ def profile_loaders(data_root: Optional[str] = None, video_root: Optional[str] =
                     best[key] = min(best.get(key, float("inf")), secs)
                     kept[key], counts[key] = clips_ref[:keep], len(idx)
                     del clips_ref
+                # ours spends the thread budget on the loader pool (decode + resize of several videos at
+                # once) and keeps torch's own pool to one thread, so the two do not oversubscribe the cores
+                torch.set_num_threads(1 if pool is not None else threads)
                 for (backend, mode), ds in sets.items():
                     run = (lambda: run_train(ds, picks, batch, pool, keep)) if mode == "train" else \
                           (lambda: run_test(ds, batch, pool, keep))
                     secs, (n, ours) = timed(run)
                     best[(backend, mode)] = min(best.get((backend, mode), float("inf")), secs)
                     kept[(backend, mode)], counts[(backend, mode)] = ours, n
+                torch.set_num_threads(threads)
             for mode in ("train", "test"):
                 ref_rate = counts[("yardstick", mode)] / best[("yardstick", mode)]
                 rows.append({"backend": "JPEG folders", "mode": mode, "pipeline": "yardstick (PIL per frame)",
