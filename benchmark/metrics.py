@@ -101,11 +101,8 @@ def _label_pair(name: str, q, g, n_q: int, n_g: int) -> Tuple[np.ndarray, np.nda
     return inverse[: len(q)], inverse[len(q):]
 
 
-def _prepare(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
-             q_clothes, g_clothes, metric, ranks):
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    ranks = _check_ranks(ranks)
+def check_feature_pair(query_features, gallery_features) -> Tuple[int, int]:
+    """(N_q, N_g) of two 2-D feature arrays of one dimension D; ValueError naming the fault otherwise."""
     shapes = []
     for name, f in (("query_features", query_features), ("gallery_features", gallery_features)):
         shape = tuple(f.shape) if hasattr(f, "shape") else np.shape(f)
@@ -115,6 +112,15 @@ def _prepare(query_features, gallery_features, q_pids, g_pids, q_camids, g_camid
     (n_q, d_q), (n_g, d_g) = shapes
     if d_q != d_g:
         raise ValueError(f"feature dimensions differ: query {d_q}, gallery {d_g}")
+    return n_q, n_g
+
+
+def _prepare(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
+             q_clothes, g_clothes, metric, ranks):
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    ranks = _check_ranks(ranks)
+    n_q, n_g = check_feature_pair(query_features, gallery_features)
     if (q_clothes is None) != (g_clothes is None):
         raise ValueError("give both q_clothes and g_clothes, or neither")
     labels = {

@@ -56,6 +56,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .metrics import check_feature_pair
+
 __all__ = ["k_reciprocal_distances", "rerank_matrix"]
 
 METRICS = ("cosine", "euclidean")
@@ -94,15 +96,7 @@ def _check_args(query_features, gallery_features, k1, k2, lambda_value, metric, 
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if chunk_size is not None and (not _is_int(chunk_size) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    shapes = []
-    for name, f in (("query_features", query_features), ("gallery_features", gallery_features)):
-        shape = tuple(f.shape) if hasattr(f, "shape") else np.shape(f)
-        if len(shape) != 2:
-            raise ValueError(f"{name} must be 2-D (N x D), got shape {shape}")
-        shapes.append(shape)
-    (_, d_q), (_, d_g) = shapes
-    if d_q != d_g:
-        raise ValueError(f"feature dimensions differ: query {d_q}, gallery {d_g}")
+    check_feature_pair(query_features, gallery_features)
     return int(k1), int(k2), lam
 
 
