@@ -13,6 +13,7 @@ EXAMPLES_RUN = """examples:
   benchmark run --model baseline --set lr=3e-4 --set synth.clothes_strength=0.5
   benchmark run --preset image --dataset ltcc --data-root /data/LTCC_ReID --cal
   benchmark run --preset paper --model ap3d --cal --data-root /data/CCVID --set rerank=true
+  benchmark run --model tclnet --cal --set loss_recipe=model   # with TCLNet's own triplet losses
 """
 
 EXAMPLES_SYNTH = """examples:

@@ -17,6 +17,12 @@ Presets:
   ID loss, 60 epochs with steps at 20/40, CAL from epoch 25 (eps 0.1), evaluation
   every 5 epochs, test features of the image plus its mirror. LaST and DeepChange
   take 16 ids x 4 images, LaST adds the triplet loss (weight 1).
+
+Loss recipe: every model trains with the same losses by default (``loss_recipe=suite``),
+so that a comparison of models is a comparison of architectures. ``loss_recipe=model``
+fills the loss fields a model registered as its own codebase's (TCLNet: cosine
+batch-hard triplet, margin 0.4, per learner; GaitSet: Euclidean batch-all triplet,
+margin 0.2, per part); fields given with ``--set`` still win.
 """
 from __future__ import annotations
 
@@ -69,6 +75,9 @@ class Config:
     label_smoothing: float = 0.0       # ID loss label smoothing (0.1 in the image recipe)
     triplet_weight: float = 0.0
     triplet_margin: float = 0.3
+    triplet_distance: str = "cosine"   # cosine | euclidean
+    triplet_mining: str = "hard"       # hard (batch-hard) | all (every triplet, mean over non-zero)
+    loss_recipe: str = "suite"         # suite: these fields as given | model: the model's own losses fill them
     # CAL
     cal: bool = False
     cal_epsilon: float = 1.0
@@ -204,7 +213,23 @@ def make_config(preset: str = "cpu", overrides: Optional[List[str]] = None, **fi
     for k, v in DATASET_DEFAULTS.get((preset, cfg.dataset), {}).items():
         if k not in given:
             setattr(cfg, k, v)
+    if cfg.loss_recipe == "model":
+        for k, v in model_loss_recipe(cfg.model).items():
+            if k not in given:
+                setattr(cfg, k, v)
     return cfg
+
+
+def model_loss_recipe(model: str) -> Dict[str, Any]:
+    """The config fields of ``model``'s registered loss recipe (its own codebase's losses), checked."""
+    from temporal_models import MODELS
+
+    recipe = MODELS.loss_recipe(model)
+    names = {f.name for f in fields(Config)}
+    for k in recipe:
+        if k not in names or k in ("model", "loss_recipe"):
+            raise ConfigError(f"model {model!r}: its loss recipe sets {k!r}, which is not a loss config field")
+    return recipe
 
 
 def validate(cfg: Config) -> None:
@@ -228,5 +253,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"cal_epsilon: must be in (0, 1], got {cfg.cal_epsilon}")
     if cfg.epochs < 1:
         raise ConfigError(f"epochs: must be >= 1, got {cfg.epochs}")
+    for name, allowed in (("loss_recipe", ("suite", "model")), ("triplet_distance", ("cosine", "euclidean")),
+                          ("triplet_mining", ("hard", "all"))):
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"{name}: expected {' or '.join(allowed)}, got {getattr(cfg, name)!r}")
     if cfg.metric not in ("cosine", "euclidean"):
         raise ConfigError(f"metric: expected cosine or euclidean, got {cfg.metric!r}")

@@ -92,10 +92,11 @@ class Trainer:
         return logs
 
     def _triplet(self, t: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
-        m = self.cfg.triplet_margin
+        cfg = self.cfg
+        kw = dict(margin=cfg.triplet_margin, distance=cfg.triplet_distance, mining=cfg.triplet_mining)
         if t.dim() == 3:  # (B, P, d): one loss per part
-            return torch.stack([triplet_loss(t[:, p], pids, m) for p in range(t.shape[1])]).mean()
-        return triplet_loss(t, pids, m)
+            return torch.stack([triplet_loss(t[:, p], pids, **kw) for p in range(t.shape[1])]).mean()
+        return triplet_loss(t, pids, **kw)
 
     def augment(self, clips: torch.Tensor, epoch: int, iteration: int) -> torch.Tensor:
         """Random crop and erasing of the image recipe; seeded by (seed, epoch, iteration) so forks repeat."""

@@ -26,17 +26,40 @@ def cal_loss(cos_logits: torch.Tensor, clothes: torch.Tensor, pos_mask: torch.Te
 
 
 def triplet_loss(features: torch.Tensor, pids: torch.Tensor, margin: float = 0.3,
-                 distance: str = "cosine") -> torch.Tensor:
-    """Batch-hard triplet loss: hardest positive and hardest negative per anchor."""
+                 distance: str = "cosine", mining: str = "hard") -> torch.Tensor:
+    """Triplet loss on a batch of (B, d) features.
+
+    ``distance``: ``cosine`` (1 - cos, the reference CAL / TCLNet codes) or ``euclidean``.
+    ``mining``: ``hard`` (batch-hard: the hardest positive and negative per anchor,
+    averaged over anchors) or ``all`` (every (anchor, positive, negative) triplet,
+    the sum divided by the number of triplets with a non-zero loss, GaitSet's
+    "full loss, mean over non-zero"; positives exclude the anchor itself).
+    """
     if distance == "cosine":
         f = F.normalize(features, dim=1)
         dist = 1.0 - f @ f.t()
+    elif distance == "euclidean":
+        dist = _euclidean(features)
     else:
-        dist = torch.cdist(features, features)
+        raise ValueError(f"triplet distance: expected cosine or euclidean, got {distance!r}")
     same = pids[:, None] == pids[None, :]
-    hardest_pos = dist.masked_fill(~same, float("-inf")).amax(dim=1)
-    hardest_neg = dist.masked_fill(same, float("inf")).amin(dim=1)
-    return F.relu(hardest_pos - hardest_neg + margin).mean()
+    if mining == "hard":
+        hardest_pos = dist.masked_fill(~same, float("-inf")).amax(dim=1)
+        hardest_neg = dist.masked_fill(same, float("inf")).amin(dim=1)
+        return F.relu(hardest_pos - hardest_neg + margin).mean()
+    if mining != "all":
+        raise ValueError(f"triplet mining: expected hard or all, got {mining!r}")
+    eye = torch.eye(len(pids), dtype=torch.bool, device=pids.device)
+    valid = (same & ~eye)[:, :, None] & ~same[:, None, :]  # (anchor, positive, negative)
+    losses = F.relu(dist[:, :, None] - dist[:, None, :] + margin) * valid
+    return losses.sum() / (losses > 0).sum().clamp(min=1)
+
+
+def _euclidean(x: torch.Tensor) -> torch.Tensor:
+    """Pairwise Euclidean distances with a finite gradient at zero distance (the diagonal)."""
+    sq = (x * x).sum(dim=1)
+    d2 = (sq[:, None] + sq[None, :] - 2.0 * x @ x.t()).clamp(min=0.0)
+    return torch.sqrt(d2 + 1e-12)
 
 
 def within_identity_clothes_accuracy(cos_logits: torch.Tensor, clothes: torch.Tensor,

@@ -8,7 +8,9 @@
 Outputs:
 
 - ``triplet_features`` = [(B, P, 256)]: the harness applies one triplet loss per part
-  (GaitSet's per-part triplet; it needs ``triplet_weight > 0`` in the config).
+  and averages them. GaitSet's own (batch-all, Euclidean, margin 0.2) is this model's
+  registered loss recipe, used with ``--set loss_recipe=model``; the suite's default
+  recipe has no triplet loss.
 - ``features`` = the P parts flattened, (B, P*256) = 7936-d (GaitSet's test feature;
   no BatchNorm, as in GaitSet). Test features and CAL's clothes classifier use it.
 - ``id_features`` = [BN(global mean + max of the set-pooled map)], (B, C), so the
@@ -77,7 +79,9 @@ class GaitSetStyle(TemporalModel):
         return {"features": parts.flatten(1), "id_features": [global_vec], "triplet_features": [parts]}
 
 
-@register_model("gaitset")
+# GaitSet's own codebase: per-part batch-all Euclidean triplet, margin 0.2, mean over non-zero (REFERENCE B).
+@register_model("gaitset", losses=dict(triplet_weight=1.0, triplet_margin=0.2, triplet_distance="euclidean",
+                                        triplet_mining="all"))
 def build_gaitset(backbone: ResNetBackbone, bins: Sequence[int] = (1, 2, 4, 8, 16), **_) -> GaitSetStyle:
     """GaitSet-style: set max pooling over frames, 31-part HPP, per-part FC; any T."""
     return GaitSetStyle(backbone, bins)

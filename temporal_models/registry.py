@@ -12,12 +12,17 @@ without editing this repository by declaring, in their ``pyproject.toml``::
     [project.entry-points."ccreid.temporal_models"]
     mymodel = "my_package.models"          # a module whose import registers models
     # or: mymodel = "my_package.models:build"   # a factory, registered as "mymodel"
+
+A model may also name the losses its own codebase trains it with
+(``@register_model("tclnet", losses={"triplet_weight": 1.0, ...})``, or a
+``loss_recipe`` dict attribute on an entry-point factory): config fields that
+``benchmark run --set loss_recipe=model`` applies to runs of that model.
 """
 from __future__ import annotations
 
 import difflib
 from importlib import metadata
-from typing import Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 F = TypeVar("F", bound=Callable)
 
@@ -36,15 +41,20 @@ class Registry:
         self.kind = kind
         self.group = entry_point_group
         self._items: Dict[str, Callable] = {}
+        self._losses: Dict[str, Dict[str, Any]] = {}
         self._plugins_loaded = False
         self.plugin_errors: Dict[str, str] = {}
 
-    def register(self, name: Optional[str] = None, *, override: bool = False) -> Callable[[F], F]:
+    def register(self, name: Optional[str] = None, *, override: bool = False,
+                 losses: Optional[Dict[str, Any]] = None) -> Callable[[F], F]:
+        """``losses``: config fields of the model's own training recipe (see the module docstring)."""
         def deco(obj: F) -> F:
             key = name or obj.__name__
             if key in self._items and self._items[key] is not obj and not override:
                 raise ValueError(f"{self.kind} {key!r} is already registered")
             self._items[key] = obj
+            if losses is not None:
+                self._losses[key] = dict(losses)
             return obj
         return deco
 
@@ -75,6 +85,11 @@ class Registry:
         if name in self.plugin_errors:
             hint = f"; its plugin failed to load ({self.plugin_errors[name]})"
         raise UnknownNameError(f"unknown {self.kind} {name!r}{hint}")
+
+    def loss_recipe(self, name: str) -> Dict[str, Any]:
+        """The config fields of ``name``'s own loss recipe ({} for models that have none)."""
+        obj = self.get(name)
+        return dict(self._losses.get(name, getattr(obj, "loss_recipe", None) or {}))
 
     def __contains__(self, name: str) -> bool:
         self.load_plugins()

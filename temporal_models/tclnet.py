@@ -18,8 +18,9 @@ contract and training loop, so it trains with the suite's recipe; the design:
 
 Output: ``id_features`` = ``triplet_features`` = [learner-1 BN, learner-2 BN];
 ``features`` = concat of the L2-normalised BN outputs (2 x C, 4096-d for ResNet-50),
-the reference's test feature. The reference's triplet loss (cosine, margin 0.4)
-needs ``triplet_weight > 0`` in the suite's config; the suite's margin is its own.
+the reference's test feature. The reference's triplet loss (cosine, margin 0.4, one per
+learner) is registered as this model's loss recipe: ``--set loss_recipe=model`` trains
+with it; the suite's default recipe has no triplet loss.
 
 Deviations from the reference (besides the training recipe):
 
@@ -170,7 +171,9 @@ class TCLNet(TemporalModel):
         return {"features": features, "id_features": learners, "triplet_features": learners}
 
 
-@register_model("tclnet")
+# TCLNet's own codebase: CE + batch-hard cosine triplet with margin 0.4 on each learner (REFERENCE B).
+@register_model("tclnet", losses=dict(triplet_weight=1.0, triplet_margin=0.4, triplet_distance="cosine",
+                                       triplet_mining="hard"))
 def build_tclnet(backbone: ResNetBackbone, **_) -> TCLNet:
     """TCLNet (TSB + TSE, two learners); T must be even. See the module docstring for deviations."""
     return TCLNet(backbone)

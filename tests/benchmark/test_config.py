@@ -54,3 +54,29 @@ def test_unknown_dataset_and_bad_probabilities_are_named():
         validate(make_config("cpu", dataset="prcc"))
     with pytest.raises(ConfigError, match="random_erasing: a probability"):
         validate(make_config("cpu", ["random_erasing=1.5"]))
+
+
+def test_loss_recipe_model_takes_the_models_own_losses_and_set_still_wins():
+    suite = make_config("cpu", model="tclnet")
+    assert (suite.loss_recipe, suite.triplet_weight) == ("suite", 0.0)  # one recipe for every model by default
+    tcl = make_config("cpu", ["loss_recipe=model"], model="tclnet")
+    assert (tcl.triplet_weight, tcl.triplet_margin, tcl.triplet_distance, tcl.triplet_mining) == \
+        (1.0, 0.4, "cosine", "hard")
+    gait = make_config("cpu", ["loss_recipe=model", "triplet_margin=0.3"], model="gaitset")
+    assert (gait.triplet_weight, gait.triplet_margin, gait.triplet_distance, gait.triplet_mining) == \
+        (1.0, 0.3, "euclidean", "all")
+    base = make_config("cpu", ["loss_recipe=model"], model="baseline")  # no recipe of its own
+    assert (base.triplet_weight, base.triplet_margin) == (0.0, 0.3)
+
+
+def test_bad_loss_options_and_recipes_are_named(monkeypatch):
+    from temporal_models import MODELS
+
+    with pytest.raises(ConfigError, match="loss_recipe: expected suite or model, got 'own'"):
+        validate(make_config("cpu", ["loss_recipe=own"]))
+    with pytest.raises(ConfigError, match="triplet_mining: expected hard or all"):
+        validate(make_config("cpu", ["triplet_mining=semi"]))
+    monkeypatch.setitem(MODELS._items, "badrecipe", lambda **_: None)
+    monkeypatch.setitem(MODELS._losses, "badrecipe", {"triplet_wieght": 1.0})
+    with pytest.raises(ConfigError, match="model 'badrecipe': its loss recipe sets 'triplet_wieght'"):
+        make_config("cpu", ["loss_recipe=model"], model="badrecipe")

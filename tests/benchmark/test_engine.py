@@ -77,6 +77,18 @@ def test_id_classifiers_follow_the_models_id_features():
     assert any(k.startswith("id_classifiers") for k in changed(before, tr.heads))
 
 
+def test_triplet_settings_reach_the_per_part_loss():
+    from benchmark.losses import triplet_loss
+
+    tr = make_trainer(cal=False, triplet_margin=0.2, triplet_distance="euclidean", triplet_mining="all")
+    g = torch.Generator().manual_seed(2)
+    parts, pids = torch.randn(6, 3, 4, generator=g), torch.tensor([0, 0, 1, 1, 2, 2])
+    want = sum(triplet_loss(parts[:, p], pids, 0.2, "euclidean", "all") for p in range(3)) / 3
+    assert torch.allclose(tr._triplet(parts, pids), want)
+    hard = make_trainer(cal=False, triplet_margin=0.2)._triplet(parts, pids)
+    assert not torch.allclose(hard, want)  # the default (cosine, batch-hard) is another loss
+
+
 def test_label_smoothing_enters_the_id_loss():
     plain, smooth = make_trainer(cal=False), make_trainer(cal=False, label_smoothing=0.1)
     clips, pids, clothes = batch()

@@ -1,3 +1,4 @@
+import pytest
 import math
 
 import torch
@@ -46,6 +47,34 @@ def test_triplet_batch_hard():
     g = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
     # each anchor: hardest positive at 1, hardest negative at 0 -> 1 + 0.3
     assert abs(triplet_loss(g, pids, margin=0.3).item() - 1.3) < 1e-6
+
+
+def test_triplet_euclidean_batch_all_and_batch_hard_by_hand():
+    f = torch.tensor([[0.0], [1.0], [3.0], [3.5]])
+    pids = torch.tensor([0, 0, 1, 1])
+    # margin 2, d(a,p) - d(a,n) + 2 over every triplet: anchor 1 gives 1.0 (n=2) and 0.5 (n=3),
+    # anchor 2 gives 0.5 (n=1), all others <= 0 -> sum 2.0 over 3 non-zero triplets (GaitSet's mean)
+    loss = triplet_loss(f, pids, margin=2.0, distance="euclidean", mining="all")
+    assert abs(loss.item() - 2.0 / 3.0) < 1e-5
+    # batch-hard: anchors give 0, 1.0, 0.5, 0 -> mean 0.375
+    hard = triplet_loss(f, pids, margin=2.0, distance="euclidean", mining="hard")
+    assert abs(hard.item() - 0.375) < 1e-5
+    # nothing violates a small margin: 0, not 0 / 0
+    assert triplet_loss(f, pids, margin=0.1, distance="euclidean", mining="all").item() == 0.0
+
+
+def test_euclidean_triplet_gradients_are_finite_with_duplicate_features():
+    f = torch.tensor([[1.0, 2.0], [1.0, 2.0], [0.0, 0.0], [0.5, 0.0]], requires_grad=True)
+    loss = triplet_loss(f, torch.tensor([0, 0, 1, 1]), margin=5.0, distance="euclidean", mining="all")
+    loss.backward()
+    assert loss.item() > 0 and torch.isfinite(f.grad).all() and f.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kw, message", [(dict(distance="l1"), "triplet distance"),
+                                         (dict(mining="semi"), "triplet mining")])
+def test_triplet_rejects_unknown_options(kw, message):
+    with pytest.raises(ValueError, match=message):
+        triplet_loss(torch.randn(4, 2), torch.tensor([0, 0, 1, 1]), **kw)
 
 
 def test_within_identity_clothes_accuracy_ignores_other_identities():

@@ -23,6 +23,20 @@ def test_register_and_duplicate_names():
         reg.register("a")(lambda: 2)
 
 
+def test_loss_recipes_come_from_the_decorator_or_a_factory_attribute():
+    reg = Registry("thing")
+    reg.register("a", losses={"triplet_weight": 1.0})(lambda: 1)
+
+    def b():
+        return 2
+    b.loss_recipe = {"triplet_margin": 0.2}  # what an entry-point factory can carry
+    reg.register("b")(b)
+    reg.register("c")(lambda: 3)
+    assert reg.loss_recipe("a") == {"triplet_weight": 1.0}
+    assert reg.loss_recipe("b") == {"triplet_margin": 0.2} and reg.loss_recipe("c") == {}
+    assert MODELS.loss_recipe("gaitset")["triplet_mining"] == "all"
+
+
 def test_baseline_parameter_count_and_contract():
     m = build_model("baseline", "resnet50")
     assert sum(p.numel() for p in m.parameters()) == 23_512_128
