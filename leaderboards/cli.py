@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
 from benchmark.records import load_records
 
+from .plot import cal_gain_svg
 from .tables import cal_gain_rows, leaderboard_rows, render
 
 EXAMPLES = """examples:
   leaderboard runs/                       # all records under runs/, markdown
   leaderboard runs/ --cal-gain            # plus CAL minus no-CAL, paired by seed
   leaderboard runs/a runs/b --format latex
+  leaderboard results/embedded results/zoo --plot zoo.svg   # CAL vs ID-only dumbbell chart
 """
 
 
@@ -22,6 +25,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("paths", nargs="+", help="record.json files or folders searched for them")
     p.add_argument("--format", default="github", help="any tabulate format: github, latex, html, plain ...")
     p.add_argument("--cal-gain", action="store_true", help="also print CAL's gain over the same model without CAL")
+    p.add_argument("--plot", metavar="FILE.svg",
+                   help="also write an SVG chart of general and CC mAP, ID only vs CAL, per experiment")
     args = p.parse_args(argv)
     try:
         records = load_records(args.paths)
@@ -36,7 +41,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         headers, rows = cal_gain_rows(records)
         print()
         print(render(headers, rows, args.format) if rows else "no CAL / no-CAL pairs with the same seed")
+    if args.plot:
+        try:
+            _write(args.plot, cal_gain_svg(records))
+        except (OSError, ValueError) as e:
+            print(f"leaderboard: error: --plot {args.plot}: {e}", file=sys.stderr)
+            return 2
+        print(f"\nchart: {args.plot}")
     return 0
+
+
+def _write(path: str, text: str) -> None:
+    """Write through a temporary file so that an existing chart is never left half-written."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -82,28 +82,39 @@ def leaderboard_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> 
     return headers, rows
 
 
-def cal_gain_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
-    """CAL minus no-CAL, paired by seed (and by every other config field)."""
+Pair = Tuple[int, Dict[str, Any], Dict[str, Any]]  # (seed, CAL record, ID-only record)
+
+
+def cal_pairs(records: List[Dict[str, Any]]) -> Tuple[List[str], List[Tuple[Dict[str, Any], List[Pair]]]]:
+    """CAL runs paired by seed with the ID-only run of the same experiment.
+
+    Returns (varying fields, [(experiment without "cal", [(seed, CAL, ID-only), ...]), ...]),
+    experiments with at least one pair, in a stable order.
+    """
     varying = varying_fields(records)
     plain: Dict[Tuple, Dict[int, Dict[str, Any]]] = defaultdict(dict)
     for r in records:
         if not r["config"]["cal"]:
             plain[_without_cal(experiment_key(r, varying))][r["config"]["seed"]] = r
-    by_key: Dict[Tuple, Dict[int, Dict[bool, Dict[str, Any]]]] = defaultdict(dict)
+    by_key: Dict[Tuple, Dict[int, Tuple[Dict[str, Any], Dict[str, Any]]]] = defaultdict(dict)
     for r in records:
         if r["config"]["cal"]:
             key = experiment_key(r, varying)
             partner = plain.get(_without_cal(key), {}).get(r["config"]["seed"])
             if partner is not None:
-                by_key[tuple(kv for kv in key if kv[0] != "cal")][r["config"]["seed"]] = {True: r, False: partner}
+                by_key[tuple(kv for kv in key if kv[0] != "cal")][r["config"]["seed"]] = (r, partner)
+    groups = [(dict(key), [(s, *seeds[s]) for s in sorted(seeds)])
+              for key, seeds in sorted(by_key.items(), key=lambda kv: repr(kv[0]))]
+    return varying, groups
+
+
+def cal_gain_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
+    """CAL minus no-CAL, paired by seed (and by every other config field)."""
+    varying, groups = cal_pairs(records)
     headers = ["dataset", "model", "backbone", *varying, "paired seeds",
                *[f"Δ {p if p != 'general' else 'gen'} {m}" for p, m in columns], "Δ cc mAP per seed"]
     rows = []
-    for key, seeds in sorted(by_key.items(), key=lambda kv: repr(kv[0])):
-        pairs = [(s, d[True], d[False]) for s, d in sorted(seeds.items()) if True in d and False in d]
-        if not pairs:
-            continue
-        cfg = dict(key)
+    for cfg, pairs in groups:
         deltas = []
         for p, m in columns:
             deltas.append(fmt([_diff(_metric(a, p, m), _metric(b, p, m)) for _, a, b in pairs], signed=True))
