@@ -228,7 +228,7 @@ def model_loss_recipe(model: str) -> Dict[str, Any]:
     names = {f.name for f in fields(Config)}
     for k in recipe:
         if k not in names or k in ("model", "loss_recipe"):
-            raise ConfigError(f"model {model!r}: its loss recipe sets {k!r}, which is not a loss config field")
+            raise ConfigError(f"model {model!r}: its loss recipe sets {k!r}, which is not a config field it may set")
     return recipe
 
 
