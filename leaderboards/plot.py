@@ -13,10 +13,11 @@ import statistics
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
-from .tables import _metric, _show, cal_pairs
+from .tables import _defaults, _freeze, _metric, _show, cal_pairs
 
 PANELS: Tuple[Tuple[str, str], ...] = (("general", "mAP"), ("cc", "mAP"))
-ROW_H, TOP, LEFT, PANEL_W, GAP, RIGHT, BOTTOM = 26, 58, 210, 260, 40, 20, 34
+ROW_H, TOP, PANEL_W, GAP, RIGHT, BOTTOM = 26, 58, 260, 40, 20, 34
+CHAR_W = 7.0  # a generous average glyph width of 12-px sans-serif, to fit the row labels
 GAIN, LOSS, PLAIN = "#1b7f3b", "#b3261e", "#5f6368"
 
 
@@ -34,7 +35,9 @@ def _rows(records: List[Dict[str, Any]], panels: Sequence[Tuple[str, str]]) -> L
         label = cfg["model"] + (f" ({cfg['backbone']})" if len({c["backbone"] for c, _ in groups}) > 1 else "")
         if len(datasets) > 1:
             label = f"{cfg['dataset']}: {label}"
-        extra = [f"{k}={_show(cfg[k])}" for k in varying if _show(cfg[k]) != "-"]
+        # fields that vary, where this experiment is off the suite's default (kept short)
+        extra = [f"{k}={_show(cfg[k])}" for k in varying
+                 if _show(cfg[k]) != "-" and cfg[k] != _freeze(_defaults().get(k))]
         if extra:
             label += " " + " ".join(extra)
         cells = []
@@ -66,7 +69,8 @@ def cal_gain_svg(records: List[Dict[str, Any]], panels: Sequence[Tuple[str, str]
     if not values:
         raise ValueError("the paired runs have none of the plotted metrics")
     lo, hi, step = _axis(values)
-    width = LEFT + len(panels) * PANEL_W + (len(panels) - 1) * GAP + RIGHT
+    left = max(120.0, CHAR_W * max(len(label) for label, _ in rows) + 20)
+    width = round(left + len(panels) * PANEL_W + (len(panels) - 1) * GAP + RIGHT)
     height = TOP + len(rows) * ROW_H + BOTTOM
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
@@ -79,11 +83,11 @@ def cal_gain_svg(records: List[Dict[str, Any]], panels: Sequence[Tuple[str, str]
                f'<circle cx="206" cy="34" r="5" fill="{LOSS}"/><text x="216" y="38">+ CAL (loss)</text>')
 
     def x_of(panel: int, v: float) -> float:
-        return LEFT + panel * (PANEL_W + GAP) + (v - lo) / (hi - lo) * PANEL_W
+        return left + panel * (PANEL_W + GAP) + (v - lo) / (hi - lo) * PANEL_W
 
     bottom = TOP + len(rows) * ROW_H
     for i, (p, m) in enumerate(panels):
-        x0 = LEFT + i * (PANEL_W + GAP)
+        x0 = left + i * (PANEL_W + GAP)
         name = {"general": "general", "cc": "clothes-changing", "sc": "same-clothes"}.get(p, p)
         out.append(f'<text x="{x0 + PANEL_W / 2:.1f}" y="{TOP - 8}" text-anchor="middle" '
                    f'font-weight="bold">{escape(f"{name} {m} (%)")}</text>')
@@ -95,7 +99,7 @@ def cal_gain_svg(records: List[Dict[str, Any]], panels: Sequence[Tuple[str, str]
             tick += step
     for r, (label, cells) in enumerate(rows):
         y = TOP + r * ROW_H + ROW_H / 2
-        out.append(f'<text x="{LEFT - 10}" y="{y + 4:.1f}" text-anchor="end">{escape(label)}</text>')
+        out.append(f'<text x="{left - 10:.0f}" y="{y + 4:.1f}" text-anchor="end">{escape(label)}</text>')
         for i, (plain, cal, delta) in enumerate(cells):
             if plain is None or cal is None:
                 out.append(f'<text x="{x_of(i, lo) + 4:.1f}" y="{y + 4:.1f}" fill="{PLAIN}">undefined</text>')

@@ -6,6 +6,7 @@ between runs); each cell is the mean +- standard deviation over the seeds of a g
 """
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import defaultdict
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -27,9 +28,25 @@ def _metric(record: Dict[str, Any], protocol: str, name: str) -> Optional[float]
     return float(proto[name])
 
 
+def config_of(record: Dict[str, Any]) -> Dict[str, Any]:
+    """The record's config, with the current default for every field added after it was written.
+
+    A new config field's default keeps the old behaviour (the suite's rule for adding one),
+    so an older record ran with it: without this, the same experiment recorded before and
+    after a field was added would split into two leaderboard rows.
+    """
+    return {**_defaults(), **record["config"]}
+
+
+@functools.lru_cache(maxsize=1)
+def _defaults() -> Dict[str, Any]:
+    from benchmark.config import Config
+    return Config().to_dict()
+
+
 def experiment_key(record: Dict[str, Any], varying: Sequence[str]) -> Tuple:
     """What defines an experiment; CAL's own settings read "-" for runs without CAL."""
-    cfg = record["config"]
+    cfg = config_of(record)
     return tuple((k, "-" if k in CAL_FIELDS and k != "cal" and not cfg["cal"] else _freeze(cfg.get(k)))
                  for k in (*IDENTITY_FIELDS, *varying))
 
@@ -46,7 +63,7 @@ def varying_fields(records: Iterable[Dict[str, Any]]) -> List[str]:
     """Config fields (besides the identity ones and the seed) that differ between records."""
     values: Dict[str, set] = defaultdict(set)
     for r in records:
-        for k, v in r["config"].items():
+        for k, v in config_of(r).items():
             if k not in IGNORED_FIELDS and k not in IDENTITY_FIELDS:
                 values[k].add(repr(_freeze(v)))
     return sorted(k for k, v in values.items() if len(v) > 1)

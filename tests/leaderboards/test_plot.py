@@ -47,3 +47,13 @@ def test_cli_writes_the_chart_and_names_a_bad_path(tmp_path, capsys):
     assert main([str(tmp_path), "--plot", str(tmp_path / "no" / "chart.svg")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("leaderboard: error: --plot ") and len(err.strip().splitlines()) == 1
+
+
+def test_labels_name_only_the_fields_off_the_default():
+    recs = [record(0, False, 0.2), record(0, True, 0.3)]
+    for cal in (False, True):
+        r = record(0, cal, 0.25)
+        r["config"]["lr"] = 3e-4
+        recs.append(r)
+    texts = [t.text for t in ET.fromstring(cal_gain_svg(recs)).iter(f"{NS}text")]
+    assert "baseline · 1 seed" in texts and "baseline lr=0.0003 · 1 seed" in texts

@@ -34,6 +34,19 @@ def test_cal_gain_pairs_by_seed_and_ignores_cal_settings_of_id_only_runs():
     assert row[-1] == "s0: +10.0, s1: +4.0"
 
 
+def test_records_from_before_a_config_field_existed_join_their_experiment():
+    old = [record(0, False, 0.20), record(0, True, 0.30)]
+    new = [record(1, False, 0.30), record(1, True, 0.34)]
+    for r in new:
+        r["config"]["triplet_mining"] = "hard"  # written after the field was added, at its default
+    headers, rows = cal_gain_rows(old + new)
+    assert "triplet_mining" not in headers and len(rows) == 1 and rows[0][headers.index("paired seeds")] == 2
+    other = record(2, False, 0.3)
+    other["config"]["triplet_mining"] = "all"  # a real difference still makes its own row
+    headers, rows = leaderboard_rows(old + new + [other])
+    assert "triplet_mining" in headers and len(rows) == 3
+
+
 def test_undefined_metrics_stay_undefined(tmp_path, capsys):
     rec = record(0, False, 0.2)
     rec["metrics"]["cc"] = None
