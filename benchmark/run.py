@@ -66,6 +66,9 @@ class Session:
         validate(cfg)
         self.cfg, self.log = cfg, log
         self.t_start = time.perf_counter()
+        # the code and packages that run are those of the start: a commit made while a long run
+        # trains must not be written into its record
+        self.git, self.versions = git_state(), package_versions()
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         self.device = pick_device(cfg.device)
@@ -153,8 +156,8 @@ class Session:
             "history": self.history,
             "timings": {"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),
                         "test_s": round(self.t_test, 2), "total_s": round(time.perf_counter() - self.t_start, 2)},
-            "versions": package_versions(),
-            "git": git_state(),
+            "versions": self.versions,
+            "git": self.git,
             "machine": machine(),
             "checkpoint": checkpoint,
         }

@@ -1,4 +1,5 @@
 """A forked session equals a fresh run of the variant (what ``benchmark cal-sweep`` relies on)."""
+import benchmark.run as run_module
 from benchmark.config import make_config
 from benchmark.run import Session, run
 
@@ -20,3 +21,11 @@ def test_fork_equals_fresh_run(tmp_path):
     assert forked["forked_at_epoch"] == 1 and fresh["forked_at_epoch"] is None
     assert plain["history"][0] == forked["history"][0]  # shared ID-only prefix
     assert "cal" in forked["history"][-1] and "cal" not in plain["history"][-1]
+
+
+def test_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch):
+    over = TINY + [f"cache_dir={tmp_path / 'cache'}", f"runs_dir={tmp_path / 'runs'}"]
+    monkeypatch.setattr(run_module, "git_state", lambda: {"commit": "start", "dirty": False})
+    session = Session(make_config("cpu", over, epochs=1, progress=False), log=lambda *_: None)
+    monkeypatch.setattr(run_module, "git_state", lambda: {"commit": "committed meanwhile", "dirty": False})
+    assert session.finish()["git"] == {"commit": "start", "dirty": False}
