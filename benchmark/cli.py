@@ -169,8 +169,8 @@ def cmd_models(args) -> int:
         torch.set_num_threads(args.threads)
     headers, rows = model_rows(args.names or None, backbone=args.backbone, height=args.height, width=args.width,
                                seq_len=args.seq_len, measure_speed=not args.no_speed)
-    shown = [[n, f"{p:,}", f"{g:.2f}" if g is not None else "n/a", f"{c:.2f}" if c is not None else "-"]
-             for n, p, g, c in rows]
+    shown = [[n, f"{p:,}", f"{g:.2f}" if g is not None else "n/a", f"{c:.2f}" if c is not None else "-", losses]
+             for n, p, g, c, losses in rows]
     print(f"backbone {args.backbone}, {args.seq_len}-frame {args.height}x{args.width} clips, "
           f"{torch.get_num_threads()} threads")
     print(tabulate(shown, headers=headers, tablefmt="github", disable_numparse=True))

@@ -10,7 +10,14 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-HEADERS = ["model", "parameters", "GFLOPs/clip", "clips/s"]
+HEADERS = ["model", "parameters", "GFLOPs/clip", "clips/s", "own losses (--set loss_recipe=model)"]
+
+
+def recipe_text(recipe: dict) -> str:
+    """{"triplet_weight": 1.0, "triplet_margin": 0.4} -> "triplet weight=1.0 margin=0.4"; {} -> "-"."""
+    triplet = [f"{k[len('triplet_'):]}={v}" for k, v in recipe.items() if k.startswith("triplet_")]
+    other = [f"{k}={v}" for k, v in recipe.items() if not k.startswith("triplet_")]
+    return " ".join((["triplet"] + triplet if triplet else []) + other) or "-"
 
 
 class _Outputs(nn.Module):
@@ -87,7 +94,7 @@ def clips_per_second(model: nn.Module, clips: torch.Tensor, repeats: int = 3, wa
 def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50", height: int = 256,
                width: int = 128, seq_len: int = 8, measure_speed: bool = True, batch: int = 2,
                repeats: int = 3) -> Tuple[List[str], List[list]]:
-    """One row per registered model: [name, parameters, GFLOPs per clip, clips/s].
+    """One row per registered model: [name, parameters, GFLOPs per clip, clips/s, own losses].
 
     - parameters: the model's own (backbone, temporal modules, BN necks); the ID and
       clothes classifiers, which depend on the dataset, are excluded;
@@ -95,7 +102,8 @@ def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50"
       multiply-add = one flop; see :func:`count_gflops`);
     - clips/s: eval-mode inference on this machine, a batch of ``batch`` clips, one
       warm-up pass then ``repeats`` timed passes (median), under the caller's ``torch.set_num_threads``.
-      ``None`` when ``measure_speed`` is False.
+      ``None`` when ``measure_speed`` is False;
+    - own losses: the loss recipe the model registered (its own codebase's), as text.
 
     Models are built with random weights (``pretrained=None``), which does not change
     any of the three numbers.
@@ -113,6 +121,6 @@ def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50"
         speed = None
         if measure_speed:
             speed = clips_per_second(model, torch.randn(batch, 3, seq_len, height, width), repeats)
-        rows.append([name, params, gflops, speed])
+        rows.append([name, params, gflops, speed, recipe_text(MODELS.loss_recipe(name))])
         del model
     return list(HEADERS), rows

@@ -305,11 +305,14 @@ def test_model_rows_small():
 
     headers, rows = model_rows(["baseline", "ap3d"], backbone="resnet_tiny", height=64, width=32, seq_len=4,
                                repeats=1)
-    assert headers == ["model", "parameters", "GFLOPs/clip", "clips/s"]
-    (b_name, b_params, b_gflops, b_speed), (a_name, a_params, a_gflops, a_speed) = rows
+    assert headers[:4] == ["model", "parameters", "GFLOPs/clip", "clips/s"]
+    (b_name, b_params, b_gflops, b_speed, b_losses), (a_name, a_params, a_gflops, a_speed, _) = rows
+    assert b_losses == "-"  # the baseline has no loss recipe of its own
     assert (b_name, a_name) == ("baseline", "ap3d")
     assert b_params == sum(p.numel() for p in build_model("baseline", backbone="resnet_tiny").parameters())
     assert a_params > b_params and a_gflops > b_gflops > 0 and b_speed > 0 and a_speed > 0
     _, rows = model_rows(["baseline"], backbone="resnet_tiny", height=64, width=32, seq_len=8,
                          measure_speed=False)
     assert rows[0][3] is None and rows[0][2] == pytest.approx(2 * b_gflops, rel=1e-3)  # linear in T
+    _, rows = model_rows(["tclnet"], backbone="resnet_tiny", height=64, width=32, measure_speed=False)
+    assert rows[0][4] == "triplet weight=1.0 margin=0.4 distance=cosine mining=hard"
