@@ -301,7 +301,7 @@ def test_gaitset_is_order_free_and_takes_any_length():
 # ---------------------------------------------------------------- model table
 
 def test_model_rows_small():
-    from benchmark.model_table import model_rows
+    from benchmark.tools.model_table import model_rows
 
     headers, rows = model_rows(["baseline", "ap3d"], backbone="resnet_tiny", height=64, width=32, seq_len=4,
                                repeats=1)

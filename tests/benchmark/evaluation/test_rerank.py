@@ -1,12 +1,12 @@
-"""Tests for benchmark.rerank (k-reciprocal re-ranking, Zhong et al. CVPR 2017)."""
+"""Tests for benchmark.evaluation.rerank (k-reciprocal re-ranking, Zhong et al. CVPR 2017)."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from benchmark import rerank
-from benchmark.rerank import _rerank_dense_reference, k_reciprocal_distances, rerank_matrix
+from benchmark.evaluation import rerank
+from benchmark.evaluation.rerank import _rerank_dense_reference, k_reciprocal_distances, rerank_matrix
 
 
 def random_problem(q, g, d, seed, dtype=np.float64, clusters=None):

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.config import make_config
-from benchmark.engine import Heads, Trainer
+from benchmark.training.trainer import Heads, Trainer
 from temporal_models import build_model
 
 NUM_PIDS, NUM_CLOTHES = 3, 6
@@ -78,7 +78,7 @@ def test_id_classifiers_follow_the_models_id_features():
 
 
 def test_triplet_settings_reach_the_per_part_loss():
-    from benchmark.losses import triplet_loss
+    from benchmark.training.losses import triplet_loss
 
     tr = make_trainer(cal=False, triplet_margin=0.2, triplet_distance="euclidean", triplet_mining="all")
     g = torch.Generator().manual_seed(2)
@@ -109,7 +109,7 @@ def test_augment_repeats_per_epoch_and_iteration_and_is_off_by_default():
 
 
 def test_flip_features_are_the_sum_of_a_clip_and_its_mirror():
-    from benchmark.engine import extract_features
+    from benchmark.training.trainer import extract_features
 
     torch.manual_seed(0)
     model = build_model("image", "resnet_tiny").eval()

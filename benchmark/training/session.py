@@ -14,11 +14,11 @@ import torch
 
 from temporal_models import build_model
 
-from .config import Config, validate
-from .data import load_dataset, test_loader, train_loader
-from .engine import Heads, Trainer, extract_features
-from .metrics import evaluate
-from .records import RECORD_FORMAT, git_state, machine, new_run_id, package_versions, write_record
+from ..config import Config, validate
+from .loaders import load_dataset, test_loader, train_loader
+from .trainer import Heads, Trainer, extract_features
+from ..evaluation import evaluate
+from ..records import RECORD_FORMAT, git_state, machine, new_run_id, package_versions, write_record
 
 
 def pick_device(name: str) -> torch.device:
@@ -171,7 +171,7 @@ class CheckpointError(Exception):
 
 def load_checkpoint(path: str, model_name: Optional[str] = None):
     """Rebuild the model saved by ``benchmark run`` at ``path``; returns (model, config)."""
-    from .config import Config
+    from ..config import Config
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: checkpoint not found")
     try:

@@ -139,8 +139,8 @@ def test_evaluate_rerank_scores_the_reranked_distances(tmp_path, capsys):
     import numpy as np
     import torch
 
-    from benchmark.metrics import evaluate_reference
-    from benchmark.rerank import rerank_matrix
+    from benchmark.evaluation.metrics import evaluate_reference
+    from benchmark.evaluation.rerank import rerank_matrix
     rng = np.random.default_rng(1)
     g = rng.normal(size=(60, 8)).astype(np.float32)
     gp, gc = np.repeat(np.arange(12), 5), np.tile([0, 1, 1, 1, 1], 12)

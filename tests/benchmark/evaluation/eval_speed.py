@@ -1,4 +1,4 @@
-"""Evaluation speed and memory: ``benchmark.metrics.evaluate`` against the classic per-query loop.
+"""Evaluation speed and memory: ``benchmark.evaluation.metrics.evaluate`` against the classic per-query loop.
 
 The yardstick re-implements the algorithm of torchreid's python ``eval_market1501``
 (full distance matrix, full argsort, then per query: drop same-pid same-camera
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from benchmark.metrics import evaluate
+from benchmark.evaluation.metrics import evaluate
 
 
 def yardstick_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
@@ -69,7 +69,7 @@ def main():
     t_ours = time.perf_counter() - t
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"problem {args.queries} x {args.gallery}, {args.dim}-d, {args.threads} threads")
-    print(f"benchmark.metrics.evaluate: {t_ours:.2f} s (peak RSS {rss1:.2f} GB; {rss0:.2f} GB after building the inputs)"
+    print(f"benchmark.evaluation.metrics.evaluate: {t_ours:.2f} s (peak RSS {rss1:.2f} GB; {rss0:.2f} GB after building the inputs)"
           f"  top1 {ours['top1']:.4f} mAP {ours['mAP']:.4f}")
     if args.no_yardstick:
         return

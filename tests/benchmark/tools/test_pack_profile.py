@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmark import pack as packmod
+from benchmark.tools import pack as packmod
 from benchmark.cli import main
-from benchmark.pack import PackError, PackSettings, choose, measure, pack
-from benchmark.profile import profile_loaders, yardstick_clip
+from benchmark.tools.pack import PackError, PackSettings, choose, measure, pack
+from benchmark.tools.profile import profile_loaders, yardstick_clip
 from ccvid import DatasetError, Tracklet, read_ccvid
 from ccvid.synth import SynthConfig, generate
 from samplers import WholeVideos

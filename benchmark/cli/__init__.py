@@ -43,14 +43,14 @@ def _user_errors():
     from ccvid.records import DatasetError
     from temporal_models import UnknownNameError, WeightsError
 
-    from .config import ConfigError
-    from .run import CheckpointError
+    from ..config import ConfigError
+    from ..training.session import CheckpointError
     return (DatasetError, ConfigError, UnknownNameError, WeightsError, CLIError, CheckpointError)
 
 
 def _dataset(args) -> Optional[str]:
     """--dataset, else 'ccvid' for a bare --data-root under a preset whose default is the embedded data."""
-    from .config import PRESETS
+    from ..config import PRESETS
     if args.dataset:
         return args.dataset
     if args.data_root and PRESETS[args.preset].get("dataset", "embedded") == "embedded":
@@ -78,9 +78,9 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .config import make_config
-    from .metrics import format_table
-    from .run import run
+    from ..config import make_config
+    from ..evaluation.metrics import format_table
+    from ..training.session import run
 
     seeds = args.seeds if args.seeds is not None else [args.seed]
     overrides = list(args.set or [])
@@ -100,9 +100,9 @@ def cmd_run(args) -> int:
 
 def cmd_cal_sweep(args) -> int:
     """Train the ID-only prefix once per seed, then fork CAL variants at each CAL start epoch."""
-    from .config import ConfigError, make_config
-    from .metrics import format_table
-    from .run import Session
+    from ..config import ConfigError, make_config
+    from ..evaluation.metrics import format_table
+    from ..training.session import Session
 
     fields = dict(model=args.model, backbone=args.backbone, epochs=args.epochs, runs_dir=args.runs_dir,
                   val_ids=args.val_ids, data_root=args.data_root, progress=False if args.no_progress else None)
@@ -130,7 +130,7 @@ def cmd_evaluate(args) -> int:
     """Score features from any codebase: two .npz files with features, pids, camids (, clothes)."""
     import json
 
-    from .metrics import evaluate, format_table, load_features_npz
+    from ..evaluation.metrics import evaluate, format_table, load_features_npz
     sides = {}
     for side, path in (("query", args.query), ("gallery", args.gallery)):
         try:
@@ -152,8 +152,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_test(args) -> int:
-    from .metrics import format_table
-    from .run import evaluate_checkpoint
+    from ..evaluation.metrics import format_table
+    from ..training.session import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.model, args.data_root, progress=not args.no_progress)
     print(format_table(metrics))
@@ -164,7 +164,7 @@ def cmd_models(args) -> int:
     import torch
     from tabulate import tabulate
 
-    from .model_table import model_rows
+    from ..tools.model_table import model_rows
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     headers, rows = model_rows(args.names or None, backbone=args.backbone, height=args.height, width=args.width,
@@ -180,7 +180,7 @@ def cmd_models(args) -> int:
 def cmd_synth(args) -> int:
     from ccvid.synth import SynthConfig, generate
 
-    from .config import ConfigError, json_or_text
+    from ..config import ConfigError, json_or_text
     kwargs = {}
     for item in args.set or []:
         if "=" not in item:
@@ -197,7 +197,7 @@ def cmd_synth(args) -> int:
 
 
 def cmd_pack(args) -> int:
-    from .pack import PackSettings, format_measure, format_summary, measure, pack
+    from ..tools.pack import PackSettings, format_measure, format_summary, measure, pack
 
     if args.measure:
         print(format_measure(measure(args.data_root, tracklets=args.measure_tracklets,
@@ -223,7 +223,7 @@ def _size(text: str):
 
 
 def cmd_profile(args) -> int:
-    from .profile import format_profile, profile_loaders
+    from ..tools.profile import format_profile, profile_loaders
 
     if args.clips < 1 or args.threads < 1 or args.batch < 1 or args.repeats < 1:
         raise CLIError("--clips, --threads, --batch and --repeats must be at least 1")

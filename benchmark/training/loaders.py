@@ -11,7 +11,7 @@ from ccvid.records import DatasetError
 from ccvid.splits import validation_split
 from samplers import IdentitySampler, WholeVideos, TrainClips, collate_videos
 
-from .config import Config
+from ..config import Config
 
 
 def default_cache_dir() -> str:

@@ -1,12 +1,12 @@
-"""Tests for benchmark.metrics (CMC / mAP / mINP under general, cc and sc protocols)."""
+"""Tests for benchmark.evaluation.metrics (CMC / mAP / mINP under general, cc and sc protocols)."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from benchmark import metrics
-from benchmark.metrics import (
+from benchmark.evaluation import metrics
+from benchmark.evaluation.metrics import (
     PROTOCOLS,
     evaluate,
     evaluate_reference,

@@ -280,7 +280,7 @@ def evaluate(query_features, gallery_features, q_pids, g_pids, q_camids, g_camid
              rerank: bool = False, rerank_params: Optional[dict] = None) -> Dict[str, Optional[dict]]:
     """Score a query set against a gallery under the re-id protocols.
 
-    ``rerank``: rank by k-reciprocal re-ranked distances (:mod:`benchmark.rerank`,
+    ``rerank``: rank by k-reciprocal re-ranked distances (:mod:`benchmark.evaluation.rerank`,
     parameters ``k1``, ``k2``, ``lambda_value`` in ``rerank_params``), computed on the
     CPU in the same query chunks.
 

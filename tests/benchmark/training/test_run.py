@@ -1,7 +1,7 @@
 """A forked session equals a fresh run of the variant (what ``benchmark cal-sweep`` relies on)."""
-import benchmark.run as run_module
+import benchmark.training.session as run_module
 from benchmark.config import make_config
-from benchmark.run import Session, run
+from benchmark.training.session import Session, run
 
 TINY = ["synth.num_train_ids=4", "synth.num_test_ids=3", "synth.num_frames=12", "synth.max_suits=2",
         "synth.write_videos=false", "synth.workers=1", "num_ids=2", "clips_per_id=2", "lr_steps=1",

@@ -180,8 +180,8 @@ def profile_loaders(data_root: Optional[str] = None, video_root: Optional[str] =
     if clips < 1:
         raise ValueError("clips must be at least 1")
     if data_root is None:
-        from .config import make_config
-        from .data import embedded_root
+        from ..config import make_config
+        from ..training.loaders import embedded_root
         data_root = embedded_root(make_config(), progress=progress)
     data = read_ccvid(data_root, backend="frames")
     rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ from samplers import normalize_clips
 from samplers.transforms import random_crop, random_erasing
 from temporal_models.heads import Classifier, NormalizedClassifier
 
-from .config import Config
+from ..config import Config
 from .losses import cal_loss, triplet_loss, within_identity_clothes_accuracy
 
 

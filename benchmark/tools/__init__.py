@@ -1,0 +1,1 @@
+"""Tools beside training: packing frame folders into videos, loader profiles, the model table."""

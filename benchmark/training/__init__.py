@@ -1,0 +1,1 @@
+"""Training: the run session, the trainer (ID loss, CAL's two-step update), losses and loaders."""
