@@ -1,18 +1,177 @@
-"""Self-describing JSON run records: config, seed, versions, git commit, metrics, timings."""
+"""The run record: one typed, versioned, self-describing JSON file per run.
+
+A record says what ran (the resolved config, dataset summary, model), what came
+out (metrics, per-epoch history, timings) and on what (package versions, git
+commit, machine). Leaderboards are made from records only.
+
+Formats, oldest first; :func:`upgrade` turns any of them into the current one:
+
+- ``ccreid-bench/run-record/1``: the config was one flat dict (``lr``, ``cal_epsilon``, ...).
+- ``ccreid-bench/run-record/2``: the config is nested by section (``optim.lr``,
+  ``cal.epsilon``, ...; see :mod:`benchmark.config.schema`); a record names its run
+  folder's files (``files``).
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import subprocess
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Dict, List, Optional
 
-RECORD_FORMAT = "ccreid-bench/run-record/1"
-PACKAGES = ("ccreid-bench", "torch", "torchvision", "decord", "pytorchvideo", "numpy", "einops", "pillow", "av")
+from .config.schema import upgrade_config
+
+FORMAT_PREFIX = "ccreid-bench/run-record/"
+SCHEMA_VERSION = 2
+RECORD_FORMAT = f"{FORMAT_PREFIX}{SCHEMA_VERSION}"
+PACKAGES = ("ccreid-bench", "torch", "torchvision", "decord", "numpy", "einops", "pillow", "av", "omegaconf")
 
 
+class RecordError(ValueError):
+    """A file that is not a run record of any known format; the message names it."""
+
+
+@dataclass
+class RunRecord:
+    """One run. ``metrics`` maps a protocol (general / cc / sc) to its scores, or None where undefined."""
+
+    config: Dict[str, Any]                 # the resolved config, nested by section
+    metrics: Dict[str, Optional[Dict[str, Any]]]
+    run_id: str = ""                       # the run folder's name
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    timings: Dict[str, float] = field(default_factory=dict)
+    dataset: Dict[str, Any] = field(default_factory=dict)
+    model: Dict[str, Any] = field(default_factory=dict)
+    created: Optional[str] = None
+    selection: str = "last epoch"
+    forked_at_epoch: Optional[int] = None
+    versions: Dict[str, Optional[str]] = field(default_factory=dict)
+    git: Dict[str, Any] = field(default_factory=dict)
+    machine: Dict[str, Any] = field(default_factory=dict)
+    checkpoint: Optional[str] = None
+    files: Dict[str, str] = field(default_factory=dict)
+    format: str = RECORD_FORMAT
+    path: Optional[str] = None             # where it was read from or written to (not stored)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("system", {}).get("seed", 0))
+
+    @property
+    def cal(self) -> bool:
+        return bool(self.config.get("cal", {}).get("enabled", False))
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("path")
+        return {"format": d.pop("format"), **d}
+
+    @classmethod
+    def from_dict(cls, raw: Dict[str, Any], path: Optional[str] = None) -> "RunRecord":
+        """A record of any known format (upgraded); :class:`RecordError` names what is wrong."""
+        where = path or "record"
+        d = upgrade(raw, where)
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not d.get("run_id") and path:
+            d["run_id"] = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        try:
+            return cls(**{k: v for k, v in d.items() if k in names and k != "path"}, path=path)
+        except TypeError as e:
+            raise RecordError(f"{where}: not a run record ({e})") from None
+
+
+def upgrade(raw: Any, where: str = "record") -> Dict[str, Any]:
+    """Any format the suite ever wrote -> a dict of the current format (the input is not changed)."""
+    if not isinstance(raw, dict):
+        raise RecordError(f"{where}: not a run record (a JSON {type(raw).__name__}, not an object)")
+    fmt = raw.get("format")
+    if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX):
+        raise RecordError(f"{where}: not a run record (format {fmt!r})")
+    try:
+        version = int(fmt[len(FORMAT_PREFIX):])
+    except ValueError:
+        raise RecordError(f"{where}: unknown run-record format {fmt!r}") from None
+    if version > SCHEMA_VERSION:
+        raise RecordError(f"{where}: run-record format {version} is newer than this suite's ({SCHEMA_VERSION}); "
+                          "upgrade ccreid-bench")
+    d = dict(raw)
+    if not isinstance(d.get("config"), dict):
+        raise RecordError(f"{where}: not a run record (no config object)")
+    if not isinstance(d.get("metrics"), dict):
+        raise RecordError(f"{where}: not a run record (no metrics object)")
+    if version == 1:
+        d["config"] = upgrade_config(d["config"])
+        d.pop("seed", None)  # v1 repeated the seed beside the config
+        d["files"] = {}
+    d["format"] = RECORD_FORMAT
+    d.pop("_path", None)
+    return d
+
+
+def read_record(path: str) -> RunRecord:
+    """Read one ``record.json`` (any known format)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = json.load(fh)
+    except FileNotFoundError:
+        raise RecordError(f"{path}: record not found") from None
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: not a JSON run record ({e.msg} at line {e.lineno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RecordError(f"{path}: cannot read record ({type(e).__name__})") from None
+    return RunRecord.from_dict(raw, path)
+
+
+def record_paths(paths: List[str]) -> List[str]:
+    """``record.json`` files named, or found under folders (recursively, sorted)."""
+    out = []
+    for p in paths:
+        if os.path.isfile(p):
+            out.append(p)
+        elif os.path.isdir(p):
+            out += sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs if f == "record.json")
+        else:
+            raise RecordError(f"{p}: no such file or folder")
+    return out
+
+
+def load_records(paths: List[str]) -> List[RunRecord]:
+    """Records from files or folders (searched recursively for ``record.json``)."""
+    return [read_record(f) for f in record_paths(paths)]
+
+
+def write_record(record: RunRecord, run_dir: str) -> str:
+    """Write ``record.json`` atomically into ``run_dir`` (strict JSON: no NaN) and return its path."""
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, "record.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(_strict(record.to_dict()), f, indent=2, sort_keys=False, allow_nan=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    record.path = path
+    return path
+
+
+def _strict(obj: Any) -> Any:
+    """Non-finite floats become None: a record is strict JSON that every reader parses."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- provenance
 def package_versions() -> Dict[str, Optional[str]]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -46,38 +205,10 @@ def machine() -> Dict[str, Any]:
     return info
 
 
-def new_run_id(cfg_dict: Dict[str, Any]) -> str:
+def new_run_id(model: str, cal: bool, dataset: str, seed: int) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    tag = f"{cfg_dict['model']}{'-cal' if cfg_dict.get('cal') else ''}-{cfg_dict['dataset']}-s{cfg_dict['seed']}"
-    return f"{stamp}-{tag}"
+    return f"{stamp}-{model}{'-cal' if cal else ''}-{dataset}-s{seed}"
 
 
-def write_record(record: Dict[str, Any], run_dir: str) -> str:
-    """Write ``record.json`` atomically into ``run_dir`` and return its path."""
-    os.makedirs(run_dir, exist_ok=True)
-    path = os.path.join(run_dir, "record.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
-
-
-def load_records(paths: List[str]) -> List[Dict[str, Any]]:
-    """Records from files or folders (searched recursively for ``record.json``)."""
-    out = []
-    for p in paths:
-        files = [p] if os.path.isfile(p) else sorted(
-            os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs if f == "record.json")
-        for f in files:
-            with open(f, encoding="utf-8") as fh:
-                try:
-                    rec = json.load(fh)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{f}: not a JSON run record ({e.msg} at line {e.lineno})") from None
-            if rec.get("format") != RECORD_FORMAT:
-                raise ValueError(f"{f}: not a run record of format {RECORD_FORMAT}")
-            rec["_path"] = f
-            out.append(rec)
-    return out
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")

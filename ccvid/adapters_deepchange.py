@@ -1,4 +1,4 @@
-"""Reader for DeepChange (image; REFERENCE layout).
+"""Reader for DeepChange (image; layout in docs/reference-facts.md, D).
 
 ``<root>`` is the ``DeepChangeDataset`` folder. Each split is an image folder
 with a list file beside it::

@@ -1,4 +1,4 @@
-"""Reader for LaST (image, Large-Scale Spatio-Temporal; REFERENCE layout).
+"""Reader for LaST (image, Large-Scale Spatio-Temporal; layout in docs/reference-facts.md, D).
 
 ``<root>`` is the ``last`` folder::
 

@@ -1,4 +1,4 @@
-"""Reader for LTCC (image, Long-Term Cloth-Changing; REFERENCE layout).
+"""Reader for LTCC (image, Long-Term Cloth-Changing; layout in docs/reference-facts.md, D).
 
 ``<root>`` is the ``LTCC_ReID`` folder::
 

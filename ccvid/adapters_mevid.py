@@ -1,4 +1,4 @@
-"""Reader for MEVID (video, Multi-view Extended Videos with IDentities; REFERENCE layout).
+"""Reader for MEVID (video, Multi-view Extended Videos with IDentities; layout in docs/reference-facts.md, D).
 
 ``<root>`` holds the annotation files and the two frame trees::
 

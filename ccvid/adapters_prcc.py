@@ -1,4 +1,4 @@
-"""Reader for PRCC (image; REFERENCE layout).
+"""Reader for PRCC (image; layout in docs/reference-facts.md, D).
 
 ``<root>`` is the ``prcc`` folder::
 

@@ -1,4 +1,4 @@
-"""Reader for VC-Clothes (image, synthetic; REFERENCE layout).
+"""Reader for VC-Clothes (image, synthetic; layout in docs/reference-facts.md, D).
 
 ``<root>`` is the ``VC-Clothes`` folder::
 

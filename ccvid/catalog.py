@@ -101,14 +101,13 @@ def _files(t: Tracklet) -> Iterator[str]:
         yield t.source
 
 
-def verify_dataset_files(data: ReIDDataset, progress: bool = False) -> int:
+def verify_dataset_files(data: ReIDDataset) -> int:
     """Check that every frame / image / video file exists; return how many were checked."""
-    from tqdm import tqdm
+    from .progress import bar
 
     total = sum(len(getattr(data, split)) for split in SPLITS)
     checked = 0
-    with tqdm(total=total, unit="tracklet", desc=f"verify {data.name}", disable=not progress,
-              file=sys.stderr) as bar:
+    with bar(total=total, unit="tracklet", desc=f"verify {data.name}", file=sys.stderr) as bars:
         for split in SPLITS:
             for i, t in enumerate(getattr(data, split)):
                 for path in _files(t):
@@ -116,7 +115,7 @@ def verify_dataset_files(data: ReIDDataset, progress: bool = False) -> int:
                         raise DatasetError(f"{path}: file not found ({data.name} {split} tracklet {i}, "
                                            f"person {t.pid})")
                     checked += 1
-                bar.update(1)
+                bars.update(1)
     return checked
 
 
@@ -139,8 +138,7 @@ def _split_stats(data: ReIDDataset, split: str, kind: str) -> Dict[str, Any]:
     return stats
 
 
-def check_dataset(name: str, root: str, verify_files: bool = False, progress: bool = False,
-                  **options: Any) -> Dict[str, Any]:
+def check_dataset(name: str, root: str, verify_files: bool = False, **options: Any) -> Dict[str, Any]:
     """Read a dataset (``options`` go to its reader) and return its statistics.
 
     With ``verify_files`` every referenced frame / image / video file must
@@ -155,7 +153,7 @@ def check_dataset(name: str, root: str, verify_files: bool = False, progress: bo
     info = get_dataset(name)
     data = read_dataset(name, root, **options)
     kind = str(data.meta.get("kind", info.kind))
-    checked = verify_dataset_files(data, progress) if verify_files else None
+    checked = verify_dataset_files(data) if verify_files else None
     return {
         "name": data.name,
         "root": root,

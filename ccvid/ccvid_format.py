@@ -1,4 +1,4 @@
-"""Reader for the CCVID on-disk format (REFERENCE D).
+"""Reader for the CCVID on-disk format (docs/reference-facts.md, D).
 
 ``CCVID/{train,query,gallery}.txt`` list one tracklet a line::
 

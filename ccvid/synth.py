@@ -447,17 +447,17 @@ def _make_video(job) -> int:
     return len(frames)
 
 
-def generate(out_dir, cfg: SynthConfig = None, progress: bool = True) -> Path:
+def generate(out_dir, cfg: SynthConfig = None) -> Path:
     """Write the dataset of ``cfg`` to ``out_dir`` (which must not exist or be empty); return its path.
 
-    Layout (REFERENCE D): ``{train,query,gallery}.txt`` with lines ``session1/007_02_31<TAB>007<TAB>
+    Layout (docs/reference-facts.md, D): ``{train,query,gallery}.txt`` with lines ``session1/007_02_31<TAB>007<TAB>
     <clothes label>``; frames ``session<S>/<pid>_<cam>_<suit><rep>/00001.jpg ...`` (train ids in
     session1, test ids in session2; one video per test (id, suit, camera) is a query, the rest
     gallery); with ``write_videos`` the same frames as ``videos/session<S>/<folder>.mp4``; and
     ``synth.json`` (config, counts, format version). The dataset is built in a hidden sibling
     folder and renamed into place at the end, so ``synth.json`` exists only in a complete dataset.
     """
-    from tqdm import tqdm
+    from .progress import bar
     cfg = cfg or SynthConfig()
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
@@ -476,11 +476,11 @@ def generate(out_dir, cfg: SynthConfig = None, progress: bool = True) -> Path:
                 (tmp / "videos" / session).mkdir(parents=True)
         jobs = [(cfg, tmp, r) for r in rows]
         pool = None
-        if cfg.workers > 1:  # started before tqdm's monitor thread exists
+        if cfg.workers > 1:  # started before the progress bar's monitor thread exists
             pool = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(cfg.workers)
         with pool or contextlib.nullcontext():
             done = pool.imap_unordered(_make_video, jobs, chunksize=4) if pool else map(_make_video, jobs)
-            for _ in tqdm(done, total=len(jobs), disable=None if progress else True, desc="embedded dataset", unit="video"):
+            for _ in bar(done, total=len(jobs), desc="embedded dataset", unit="video"):
                 pass
         counts = {split: {"ids": len({r[3] for r in rows if r[0] == split}),
                           "tracklets": sum(r[0] == split for r in rows),
@@ -500,7 +500,7 @@ def generate(out_dir, cfg: SynthConfig = None, progress: bool = True) -> Path:
     return out
 
 
-def ensure_dataset(cache_root, cfg: SynthConfig = None, progress: bool = True) -> Path:
+def ensure_dataset(cache_root, cfg: SynthConfig = None) -> Path:
     """``cache_root/<config hash>``, generated unless its ``synth.json`` is already there."""
     cfg = cfg or SynthConfig()
     out = Path(cache_root) / config_hash(cfg)
@@ -509,7 +509,7 @@ def ensure_dataset(cache_root, cfg: SynthConfig = None, progress: bool = True) -
     if out.exists():  # not ours: a complete dataset always has synth.json
         shutil.rmtree(out)
     try:
-        return generate(out, cfg, progress)
+        return generate(out, cfg)
     except FileExistsError:
         if (out / "synth.json").is_file():  # another process finished it first
             return out

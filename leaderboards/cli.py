@@ -6,7 +6,7 @@ import os
 import sys
 from typing import List, Optional
 
-from benchmark.records import load_records
+from benchmark.records import RecordError, load_records
 
 from .plot import cal_gain_svg
 from .tables import cal_gain_rows, leaderboard_rows, render
@@ -30,7 +30,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     try:
         records = load_records(args.paths)
-    except (OSError, ValueError) as e:
+    except (OSError, RecordError) as e:
         print(f"leaderboard: error: {e}", file=sys.stderr)
         return 2
     if not records:

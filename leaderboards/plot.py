@@ -13,6 +13,8 @@ import statistics
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
+from benchmark.records import RunRecord
+
 from .tables import _defaults, _freeze, _metric, _show, cal_pairs
 
 PANELS: Tuple[Tuple[str, str], ...] = (("general", "mAP"), ("cc", "mAP"))
@@ -26,15 +28,16 @@ def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
     return statistics.fmean(vals) if vals else None
 
 
-def _rows(records: List[Dict[str, Any]], panels: Sequence[Tuple[str, str]]) -> List[Tuple[str, list]]:
+def _rows(records: List[RunRecord], panels: Sequence[Tuple[str, str]]) -> List[Tuple[str, list]]:
     """[(label, [(ID-only mean, CAL mean, mean paired change) per panel])] in percent."""
     varying, groups = cal_pairs(records)
-    datasets = {cfg["dataset"] for cfg, _ in groups}
+    datasets = {cfg["data.dataset"] for cfg, _ in groups}
     out = []
     for cfg, pairs in groups:
-        label = cfg["model"] + (f" ({cfg['backbone']})" if len({c["backbone"] for c, _ in groups}) > 1 else "")
+        label = cfg["model.name"] + (f" ({cfg['model.backbone']})" if len({c["model.backbone"] for c, _ in groups}) > 1
+                                      else "")
         if len(datasets) > 1:
-            label = f"{cfg['dataset']}: {label}"
+            label = f"{cfg['data.dataset']}: {label}"
         # fields that vary, where this experiment is off the suite's default (kept short)
         extra = [f"{k}={_show(cfg[k])}" for k in varying
                  if _show(cfg[k]) != "-" and cfg[k] != _freeze(_defaults().get(k))]
@@ -59,7 +62,7 @@ def _axis(values: List[float]) -> Tuple[float, float, float]:
     return math.floor((lo - 0.05 * span) / step) * step, math.ceil((hi + 0.05 * span) / step) * step, step
 
 
-def cal_gain_svg(records: List[Dict[str, Any]], panels: Sequence[Tuple[str, str]] = PANELS,
+def cal_gain_svg(records: List[RunRecord], panels: Sequence[Tuple[str, str]] = PANELS,
                  title: Optional[str] = None) -> str:
     """The chart as SVG text; raises ValueError when no CAL run has an ID-only partner."""
     rows = _rows(records, panels)

@@ -13,41 +13,45 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from tabulate import tabulate
 
+from benchmark.config import Config, flatten
+from benchmark.records import RunRecord
+
 DEFAULT_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("general", "top1"), ("general", "mAP"), ("cc", "top1"), ("cc", "mAP"))
-IGNORED_FIELDS = {"seed", "progress", "runs_dir", "device", "threads", "workers", "save_checkpoint",
-                  "cache_dir", "test_clips_per_batch"}
-IDENTITY_FIELDS = ("dataset", "model", "backbone", "cal")
-CAL_FIELDS = {"cal", "cal_epsilon", "cal_start_epoch", "cal_scale"}  # meaningless without CAL
+# settings of the machine, not of the experiment
+IGNORED_FIELDS = {"system.seed", "system.runs_dir", "system.device", "system.threads", "system.workers",
+                  "system.save_checkpoint", "data.cache_dir", "eval.clips_per_batch"}
+IDENTITY_FIELDS = ("data.dataset", "model.name", "model.backbone", "cal.enabled")
+CAL_FIELDS = {"cal.enabled", "cal.epsilon", "cal.start_epoch", "cal.scale"}  # meaningless without CAL
 
 
-def _metric(record: Dict[str, Any], protocol: str, name: str) -> Optional[float]:
-    proto = (record.get("metrics") or {}).get(protocol)
+def _metric(record: RunRecord, protocol: str, name: str) -> Optional[float]:
+    proto = (record.metrics or {}).get(protocol)
     if proto is None or proto.get(name) is None:
         return None
     return float(proto[name])
 
 
-def config_of(record: Dict[str, Any]) -> Dict[str, Any]:
-    """The record's config, with the current default for every field added after it was written.
+def config_of(record: RunRecord) -> Dict[str, Any]:
+    """The record's config as dotted fields, with today's default for every field added after it was written.
 
     A new config field's default keeps the old behaviour (the suite's rule for adding one),
     so an older record ran with it: without this, the same experiment recorded before and
     after a field was added would split into two leaderboard rows.
     """
-    return {**_defaults(), **record["config"]}
+    return {**_defaults(), **dict(flatten(record.config))}
 
 
 @functools.lru_cache(maxsize=1)
 def _defaults() -> Dict[str, Any]:
-    from benchmark.config import Config
-    return Config().to_dict()
+    return Config().flat()
 
 
-def experiment_key(record: Dict[str, Any], varying: Sequence[str]) -> Tuple:
+def experiment_key(record: RunRecord, varying: Sequence[str]) -> Tuple:
     """What defines an experiment; CAL's own settings read "-" for runs without CAL."""
     cfg = config_of(record)
-    return tuple((k, "-" if k in CAL_FIELDS and k != "cal" and not cfg["cal"] else _freeze(cfg.get(k)))
+    return tuple((k, "-" if k in CAL_FIELDS and k != "cal.enabled" and not cfg["cal.enabled"]
+                  else _freeze(cfg.get(k)))
                  for k in (*IDENTITY_FIELDS, *varying))
 
 
@@ -59,7 +63,7 @@ def _freeze(v):
     return v
 
 
-def varying_fields(records: Iterable[Dict[str, Any]]) -> List[str]:
+def varying_fields(records: Iterable[RunRecord]) -> List[str]:
     """Config fields (besides the identity ones and the seed) that differ between records."""
     values: Dict[str, set] = defaultdict(set)
     for r in records:
@@ -82,7 +86,7 @@ def fmt(values: List[Optional[float]], scale: float = 100.0, signed: bool = Fals
     return text + (f" ± {s:.1f}" if len(vals) > 1 else "")
 
 
-def leaderboard_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
+def leaderboard_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
     varying = varying_fields(records)
     groups: Dict[Tuple, List[Dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -92,40 +96,40 @@ def leaderboard_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> 
     rows = []
     for key, runs in sorted(groups.items(), key=lambda kv: repr(kv[0])):
         cfg = dict(key)
-        rows.append([cfg["dataset"], cfg["model"], cfg["backbone"], "yes" if cfg["cal"] else "no",
+        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], "yes" if cfg["cal.enabled"] else "no",
                      *[_show(cfg[k]) for k in varying], len(runs),
                      *[fmt([_metric(r, p, m) for r in runs]) for p, m in columns],
-                     f"{statistics.fmean(r['timings']['train_s'] for r in runs) / 60:.1f}"])
+                     f"{statistics.fmean(r.timings['train_s'] for r in runs) / 60:.1f}"])
     return headers, rows
 
 
-Pair = Tuple[int, Dict[str, Any], Dict[str, Any]]  # (seed, CAL record, ID-only record)
+Pair = Tuple[int, RunRecord, RunRecord]  # (seed, CAL record, ID-only record)
 
 
-def cal_pairs(records: List[Dict[str, Any]]) -> Tuple[List[str], List[Tuple[Dict[str, Any], List[Pair]]]]:
+def cal_pairs(records: List[RunRecord]) -> Tuple[List[str], List[Tuple[Dict[str, Any], List[Pair]]]]:
     """CAL runs paired by seed with the ID-only run of the same experiment.
 
     Returns (varying fields, [(experiment without "cal", [(seed, CAL, ID-only), ...]), ...]),
     experiments with at least one pair, in a stable order.
     """
     varying = varying_fields(records)
-    plain: Dict[Tuple, Dict[int, Dict[str, Any]]] = defaultdict(dict)
+    plain: Dict[Tuple, Dict[int, RunRecord]] = defaultdict(dict)
     for r in records:
-        if not r["config"]["cal"]:
-            plain[_without_cal(experiment_key(r, varying))][r["config"]["seed"]] = r
-    by_key: Dict[Tuple, Dict[int, Tuple[Dict[str, Any], Dict[str, Any]]]] = defaultdict(dict)
+        if not r.cal:
+            plain[_without_cal(experiment_key(r, varying))][r.seed] = r
+    by_key: Dict[Tuple, Dict[int, Tuple[RunRecord, RunRecord]]] = defaultdict(dict)
     for r in records:
-        if r["config"]["cal"]:
+        if r.cal:
             key = experiment_key(r, varying)
-            partner = plain.get(_without_cal(key), {}).get(r["config"]["seed"])
+            partner = plain.get(_without_cal(key), {}).get(r.seed)
             if partner is not None:
-                by_key[tuple(kv for kv in key if kv[0] != "cal")][r["config"]["seed"]] = (r, partner)
+                by_key[tuple(kv for kv in key if kv[0] != "cal.enabled")][r.seed] = (r, partner)
     groups = [(dict(key), [(s, *seeds[s]) for s in sorted(seeds)])
               for key, seeds in sorted(by_key.items(), key=lambda kv: repr(kv[0]))]
     return varying, groups
 
 
-def cal_gain_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
+def cal_gain_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
     """CAL minus no-CAL, paired by seed (and by every other config field)."""
     varying, groups = cal_pairs(records)
     headers = ["dataset", "model", "backbone", *varying, "paired seeds",
@@ -138,13 +142,13 @@ def cal_gain_rows(records: List[Dict[str, Any]], columns=DEFAULT_COLUMNS) -> Tup
         per_seed = ", ".join(
             f"s{s}: {100 * d:+.1f}" if d is not None else f"s{s}: undefined"
             for s, d in ((s, _diff(_metric(a, 'cc', 'mAP'), _metric(b, 'cc', 'mAP'))) for s, a, b in pairs))
-        rows.append([cfg["dataset"], cfg["model"], cfg["backbone"], *[_show(cfg[k]) for k in varying],
+        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], *[_show(cfg[k]) for k in varying],
                      len(pairs), *deltas, per_seed])
     return headers, rows
 
 
 def _without_cal(key: Tuple) -> Tuple:
-    return tuple((k, "-") if k in CAL_FIELDS and k != "cal" else (k, v) for k, v in key if k != "cal")
+    return tuple((k, "-") if k in CAL_FIELDS and k != "cal.enabled" else (k, v) for k, v in key if k != "cal.enabled")
 
 
 def _diff(a: Optional[float], b: Optional[float]) -> Optional[float]:

@@ -1,4 +1,4 @@
-"""Temporal sampling rules (REFERENCE C): which frame indices make a clip.
+"""Temporal sampling rules (docs/reference-facts.md, C): which frame indices make a clip.
 
 Explicit, stateless functions in the spirit of pytorchvideo's clip samplers:
 training draws one clip per video, test tiles a whole video into clips that use

@@ -114,8 +114,8 @@ def clip_chunks(clips: Sequence[Sequence[int]], max_frames: int) -> List[Tuple[L
 class WholeVideos(Dataset):
     """Whole test videos: each item is every clip of one video, each frame decoded once.
 
-    Items: (clips uint8 (N, T, H, W, 3), video index). The ceil(L/T) clips of
-    REFERENCE C are gathered block by block (a block of ``seq_len * stride`` frames
+    Items: (clips uint8 (N, T, H, W, 3), video index). The ceil(L/T) clips
+    (docs/reference-facts.md, C) are gathered block by block (a block of ``seq_len * stride`` frames
     gives its own clips): decoding holds at most ``max_frames`` frames at a time
     (rounded down to a multiple of the block, default 256), whatever the video's
     length, besides the item's output, and the output is the same as decoding the

@@ -1,4 +1,4 @@
-"""P identities x K clips per batch (REFERENCE C identity sampler)."""
+"""P identities x K clips per batch (identity sampler of docs/reference-facts.md, C)."""
 from __future__ import annotations
 
 from collections import defaultdict

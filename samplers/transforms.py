@@ -1,4 +1,4 @@
-"""Batch-level training augmentations of the image recipe (REFERENCE C), on normalised clips.
+"""Batch-level training augmentations of the image recipe (docs/reference-facts.md, C), on normalised clips.
 
 They act on a whole float batch (B, 3, T, H, W) after :func:`normalize_clips`, one
 decision per sample applied to every frame of its clip, so they work for images

@@ -1,6 +1,6 @@
 """Clips to features: a registry of temporal models over 2-D ResNet backbones."""
 from .registry import BACKBONES, MODELS, UnknownNameError, register_backbone, register_model
-from .base import TemporalModel
+from .base import ModelOutput, TemporalModel
 from . import backbones, baseline  # noqa: F401  (register the built-in entries)
 from . import gaitset, image, tclnet, video_resnet  # noqa: F401  (the model zoo and the image baseline)
 from .backbones import WeightsError
@@ -15,4 +15,4 @@ def build_model(name: str, backbone: str = "resnet50", pretrained=None, res4_str
 
 
 __all__ = ["BACKBONES", "MODELS", "UnknownNameError", "WeightsError", "register_backbone",
-           "register_model", "TemporalModel", "build_model"]
+           "register_model", "ModelOutput", "TemporalModel", "build_model"]

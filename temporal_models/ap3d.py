@@ -1,4 +1,4 @@
-"""AP3D's Appearance-Preserving Module (APM) and the APP3D-C block (REFERENCE B).
+"""AP3D's Appearance-Preserving Module (APM) and the APP3D-C block (docs/reference-facts.md, B).
 
 APP3D-C replaces a bottleneck's 3x3 ``conv2``::
 

@@ -2,7 +2,7 @@
 
 Temporal models fold time into the batch and run these per frame, or inflate
 their blocks (see the model zoo). ``res4_stride=1`` removes the last
-down-sampling (REFERENCE A). Weights are never downloaded: ImageNet weights
+down-sampling (docs/reference-facts.md, A). Weights are never downloaded: ImageNet weights
 come from a local file (``pretrained=PATH``) or from torchvision's cache
 (``pretrained="imagenet"``) when the file is already there.
 """

@@ -22,7 +22,7 @@ class C2D(TemporalModel):
         b = clips.shape[0]
         maps = self.backbone(rearrange(clips, "b c t h w -> (b t) c h w"))
         f = self.head(rearrange(maps, "(b t) c h w -> b c t h w", b=b))
-        return {"features": f, "id_features": [f]}
+        return ModelOutput(f, [f])
 
 
 @register_model("baseline")

@@ -1,4 +1,4 @@
-"""GaitSet-style set model on RGB backbone maps (REFERENCE B, last paragraph; inferred design).
+"""GaitSet-style set model on RGB backbone maps (docs/reference-facts.md, B, last paragraph; inferred design).
 
     per-frame backbone maps (B*T, C, h, w)
     set pooling: max over the T frames            -> (B, C, h, w)   (order-free, any T >= 1)
@@ -76,10 +76,11 @@ class GaitSetStyle(TemporalModel):
         pooled = reduce(maps, "(b t) c h w -> b c h w", "max", b=b)  # set pooling
         parts = torch.einsum("bpc,pcd->bpd", self.hpp(pooled), self.fc_bin)
         global_vec = self.bn(pooled.mean(dim=(2, 3)) + pooled.amax(dim=(2, 3)))
-        return {"features": parts.flatten(1), "id_features": [global_vec], "triplet_features": [parts]}
+        return ModelOutput(parts.flatten(1), [global_vec], triplet_features=[parts])
 
 
-# GaitSet's own codebase: per-part batch-all Euclidean triplet, margin 0.2, mean over non-zero (REFERENCE B).
+# GaitSet's own codebase: per-part batch-all Euclidean triplet, margin 0.2, mean over non-zero
+# (docs/reference-facts.md, B).
 @register_model("gaitset", losses=dict(triplet_weight=1.0, triplet_margin=0.2, triplet_distance="euclidean",
                                         triplet_mining="all"))
 def build_gaitset(backbone: ResNetBackbone, bins: Sequence[int] = (1, 2, 4, 8, 16), **_) -> GaitSetStyle:

@@ -1,4 +1,4 @@
-"""Heads and classifiers (REFERENCE A): pooling + BatchNorm neck, ID and clothes classifiers."""
+"""Heads and classifiers (docs/reference-facts.md, A): pooling + BatchNorm neck, ID and clothes classifiers."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""Image baseline of the paper (REFERENCE A): 2-D backbone, global max + average pooling, BN neck.
+"""Image baseline of the paper (docs/reference-facts.md, A): 2-D backbone, global max + average pooling, BN neck.
 
 For image datasets a sample is a one-frame tracklet (T = 1), so this is the
 paper's image model: ResNet-50 (last stride 1) -> [global max, global average]
@@ -30,7 +30,7 @@ class ImageBaseline(TemporalModel):
         maps = self.backbone(rearrange(clips, "b c t h w -> (b t) c h w"))
         pooled = torch.cat([maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3))], dim=1)
         f = self.head.bn(reduce(pooled, "(b t) d -> b d", "mean", b=b))
-        return {"features": f, "id_features": [f]}
+        return ModelOutput(f, [f])
 
 
 @register_model("image")

@@ -1,6 +1,6 @@
 """2-D -> 3-D: run a 2-D ResNet on 5-D clips, and inflate a 2-D conv into a real 3-D one.
 
-Two tools (REFERENCE A):
+Two tools (docs/reference-facts.md, A):
 
 - :func:`to_video` makes every ``Conv2d``, ``BatchNorm2d`` and ``MaxPool2d`` of a
   2-D module accept 5-D input (B, C, T, H, W) by folding time into the batch.
@@ -74,7 +74,7 @@ def inflate_conv(conv: nn.Conv2d, time_dim: int = 3, time_padding: int | None = 
     """A t x k x k Conv3d from a k x k Conv2d, carrying its spatial stride / padding / dilation.
 
     ``init="center"``: the 2-D kernel in the middle slice, zeros elsewhere (the
-    3-D conv then equals the 2-D one per frame; REFERENCE B's I3D block).
+    3-D conv then equals the 2-D one per frame; the I3D block in docs/reference-facts.md, B).
     ``init="average"``: the kernel repeated ``time_dim`` times and divided by it.
     ``time_padding`` defaults to ``time_dim // 2``.
     """

@@ -1,4 +1,4 @@
-"""Non-Local block, embedded-Gaussian form (REFERENCE B), on (B, C, T, H, W) maps.
+"""Non-Local block, embedded-Gaussian form (docs/reference-facts.md, B), on (B, C, T, H, W) maps.
 
     theta, phi, g : 1x1x1 Conv3d C -> C/2, with bias
     phi, g        : followed by MaxPool3d((1, 2, 2)) (theta is not pooled)

@@ -1,4 +1,4 @@
-"""TCLNet (Temporal Complementary Learning Network), after REFERENCE B.
+"""TCLNet (Temporal Complementary Learning Network), after docs/reference-facts.md, B.
 
 The paper's Table 5 ran TCLNet from its authors' own code (blue-blue272/VideoReID-TCLNet,
 its own training recipe: Adam 3e-4, 150 epochs, seq_len 4, CE + cosine triplet
@@ -168,10 +168,11 @@ class TCLNet(TemporalModel):
             frames = reduce(maps, "(b p) c h w -> b p c", "max", b=b)
             learners.append(bn(frames.mean(dim=1)))
         features = torch.cat([F.normalize(f, dim=1) for f in learners], dim=1)
-        return {"features": features, "id_features": learners, "triplet_features": learners}
+        return ModelOutput(features, learners, triplet_features=learners)
 
 
-# TCLNet's own codebase: CE + batch-hard cosine triplet with margin 0.4 on each learner (REFERENCE B).
+# TCLNet's own codebase: CE + batch-hard cosine triplet with margin 0.4 on each learner
+# (docs/reference-facts.md, B).
 @register_model("tclnet", losses=dict(triplet_weight=1.0, triplet_margin=0.4, triplet_distance="cosine",
                                        triplet_mining="hard"))
 def build_tclnet(backbone: ResNetBackbone, **_) -> TCLNet:

@@ -1,4 +1,4 @@
-"""5-D video ResNets from a 2-D backbone: I3D, Non-Local, AP3D and AP3D + Non-Local (REFERENCE B).
+"""5-D video ResNets from a 2-D backbone: I3D, Non-Local, AP3D and AP3D + Non-Local (docs/reference-facts.md, B).
 
 The whole 2-D backbone is made to run on (B, C, T, H, W) clips (:func:`inflate.to_video`:
 per-frame convs, BatchNorm with its 2-D statistics, per-frame max-pool), then
@@ -96,7 +96,7 @@ class VideoResNet(TemporalModel):
 
     def forward(self, clips: torch.Tensor) -> ModelOutput:
         f = self.head(self.backbone(clips))  # ResNetBackbone.forward runs on 5-D once converted
-        return {"features": f, "id_features": [f]}
+        return ModelOutput(f, [f])
 
 
 @register_model("i3d")
@@ -122,6 +122,6 @@ def build_ap3d(backbone: ResNetBackbone, **kwargs) -> VideoResNet:
 
 @register_model("ap3d_nl")
 def build_ap3d_nl(backbone: ResNetBackbone, **kwargs) -> VideoResNet:
-    """AP3D + Non-Local: both placements of the table in REFERENCE B."""
+    """AP3D + Non-Local: both placements of the table in docs/reference-facts.md, B."""
     kwargs.pop("seq_len", None)
     return VideoResNet(backbone, conv3d="ap3d", nonlocal_=True, **kwargs)

@@ -1,9 +1,27 @@
 """Ranking evaluation for re-identification: a library that needs nothing else of the suite.
 
 ``benchmark evaluate`` scores features written by other codebases with it, so it
-imports only numpy, torch, scipy and tabulate.
-"""
-from .metrics import PROTOCOLS, evaluate, format_table, load_features_npz
-from .rerank import k_reciprocal_distances
+imports only numpy, torch, scipy, tabulate and the standard library.
 
-__all__ = ["PROTOCOLS", "evaluate", "format_table", "load_features_npz", "k_reciprocal_distances"]
+Modules, each importing only those to its left: :mod:`.inputs` (metric names,
+array/tensor conversion, feature and label checks, the float32 rule),
+:mod:`.features_io` (``.npz`` features files), :mod:`.report` (text table),
+:mod:`.rerank` (k-reciprocal re-ranking), :mod:`.metrics` (CMC / mAP / mINP).
+"""
+from .features_io import load_features_npz, save_features_npz
+from .inputs import METRICS, check_feature_pair
+from .metrics import PROTOCOLS, evaluate
+from .report import format_table
+from .rerank import k_reciprocal_distances, rerank_matrix
+
+__all__ = [
+    "PROTOCOLS",
+    "METRICS",
+    "evaluate",
+    "format_table",
+    "load_features_npz",
+    "save_features_npz",
+    "k_reciprocal_distances",
+    "rerank_matrix",
+    "check_feature_pair",
+]

@@ -32,28 +32,44 @@ full query x gallery matrix. Only the same-person entries of a chunk are
 ranked (binary search in the sorted row, plus a count of equal distances at
 earlier gallery indices, which is what a stable sort gives) and turned into a
 sparse list, on which every protocol is scored without per-query Python
-loops. :func:`evaluate_reference` is a plain per-query loop used as the test
-oracle.
+loops. The test oracle, ``evaluate_reference`` (a plain per-query loop), lives
+in ``tests/benchmark/evaluation/oracles.py``.
+
+Input checks are in :mod:`.inputs`, the text table in :mod:`.report` and the
+features files in :mod:`.features_io`; ``format_table`` and
+``load_features_npz`` are re-exported here for callers that import them from
+this module.
 """
 from __future__ import annotations
 
-import os
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
+from .features_io import load_features_npz
+from .inputs import (
+    DEFAULT_RANKS,
+    METRICS,
+    as_tensor,
+    check_feature_pair,
+    check_label_pair,
+    check_metric,
+    check_ranks,
+    compute_dtype,
+)
+from .report import format_table
+from .rerank import k_reciprocal_distances
+
 __all__ = [
+    "METRICS",
     "PROTOCOLS",
     "evaluate",
-    "evaluate_reference",
     "format_table",
     "load_features_npz",
 ]
 
 PROTOCOLS = ("general", "cc", "sc")
-METRICS = ("cosine", "euclidean")
-DEFAULT_RANKS = (1, 5, 10, 20)
 
 # Target size of one chunk's (chunk x gallery) working set: the distance
 # block, its sorted copy and the same-person mask (budgeted as 8 bytes). Tests monkeypatch this to force tiny chunks.
@@ -61,74 +77,21 @@ _CHUNK_BYTES = 256 * 2**20
 
 
 # --------------------------------------------------------------------------
-# input handling (shared by both implementations)
+# argument handling (also used by the test oracle)
 # --------------------------------------------------------------------------
-def _to_numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _check_ranks(ranks) -> Tuple[int, ...]:
-    ranks = tuple(ranks)
-    if not ranks:
-        raise ValueError("ranks must not be empty")
-    for k in ranks:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"ranks must be positive integers, got {ranks!r}")
-    return tuple(int(k) for k in ranks)
-
-
-def _label_pair(name: str, q, g, n_q: int, n_g: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Query/gallery labels as int64 arrays of the right lengths.
-
-    Non-integer labels (e.g. strings) are mapped to integers jointly over
-    query and gallery, so equality is preserved.
-    """
-    q = _to_numpy(q)
-    g = _to_numpy(g)
-    if q.ndim != 1 or g.ndim != 1:
-        raise ValueError(f"{name}: labels must be 1-D, got shapes {q.shape} and {g.shape}")
-    if len(q) != n_q:
-        raise ValueError(f"q_{name}: {len(q)} labels for {n_q} query features")
-    if len(g) != n_g:
-        raise ValueError(f"g_{name}: {len(g)} labels for {n_g} gallery features")
-    if q.dtype.kind in "iub" and g.dtype.kind in "iub":
-        return q.astype(np.int64), g.astype(np.int64)
-    _, inverse = np.unique(np.concatenate([q.astype(object), g.astype(object)]).astype(str),
-                           return_inverse=True)
-    inverse = inverse.astype(np.int64).reshape(-1)
-    return inverse[: len(q)], inverse[len(q):]
-
-
-def check_feature_pair(query_features, gallery_features) -> Tuple[int, int]:
-    """(N_q, N_g) of two 2-D feature arrays of one dimension D; ValueError naming the fault otherwise."""
-    shapes = []
-    for name, f in (("query_features", query_features), ("gallery_features", gallery_features)):
-        shape = tuple(f.shape) if hasattr(f, "shape") else np.shape(f)
-        if len(shape) != 2:
-            raise ValueError(f"{name} must be 2-D (N x D), got shape {shape}")
-        shapes.append(shape)
-    (n_q, d_q), (n_g, d_g) = shapes
-    if d_q != d_g:
-        raise ValueError(f"feature dimensions differ: query {d_q}, gallery {d_g}")
-    return n_q, n_g
-
-
 def _prepare(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
              q_clothes, g_clothes, metric, ranks):
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    ranks = _check_ranks(ranks)
+    check_metric(metric)
+    ranks = check_ranks(ranks)
     n_q, n_g = check_feature_pair(query_features, gallery_features)
     if (q_clothes is None) != (g_clothes is None):
         raise ValueError("give both q_clothes and g_clothes, or neither")
     labels = {
-        "pids": _label_pair("pids", q_pids, g_pids, n_q, n_g),
-        "camids": _label_pair("camids", q_camids, g_camids, n_q, n_g),
+        "pids": check_label_pair("pids", q_pids, g_pids, n_q, n_g),
+        "camids": check_label_pair("camids", q_camids, g_camids, n_q, n_g),
     }
     if q_clothes is not None:
-        labels["clothes"] = _label_pair("clothes", q_clothes, g_clothes, n_q, n_g)
+        labels["clothes"] = check_label_pair("clothes", q_clothes, g_clothes, n_q, n_g)
     protocols = PROTOCOLS if "clothes" in labels else ("general",)
     return n_q, n_g, labels, protocols, ranks
 
@@ -296,13 +259,9 @@ def evaluate(query_features, gallery_features, q_pids, g_pids, q_camids, g_camid
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
 
-    def as_tensor(x):
-        return x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-
     qf = as_tensor(query_features)
     gf = as_tensor(gallery_features)
-    # float32 unless either side is float64 (then both in float64)
-    dtype = torch.float64 if torch.float64 in (qf.dtype, gf.dtype) else torch.float32
+    dtype = compute_dtype(qf, gf)
     qf = qf.to(device=device, dtype=dtype)
     gf = gf.to(device=device, dtype=dtype)
     normalize_q = metric == "cosine" and not features_normalized
@@ -328,7 +287,6 @@ def evaluate(query_features, gallery_features, q_pids, g_pids, q_camids, g_camid
         for p in protocols:
             acc[p]["skipped"] = n_q
     elif rerank:
-        from .rerank import k_reciprocal_distances
         blocks = k_reciprocal_distances(qf.cpu(), gf.cpu(), metric=metric, features_normalized=features_normalized,
                                         chunk_size=chunk_size, **(rerank_params or {}))
         for s, e, dist in blocks:
@@ -346,127 +304,3 @@ def evaluate(query_features, gallery_features, q_pids, g_pids, q_camids, g_camid
     return {p: _summarise(ranks, acc[p]["valid"], acc[p]["skipped"], acc[p]["cmc"],
                           acc[p]["ap"], acc[p]["inp"])
             for p in protocols}
-
-
-# --------------------------------------------------------------------------
-# reference implementation (test oracle)
-# --------------------------------------------------------------------------
-def evaluate_reference(query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
-                       q_clothes=None, g_clothes=None, *, metric: str = "cosine",
-                       ranks: Sequence[int] = DEFAULT_RANKS, chunk_size: Optional[int] = None,
-                       device=None, features_normalized: bool = False
-                       ) -> Dict[str, Optional[dict]]:
-    """Same results as :func:`evaluate`, by a plain per-query numpy loop.
-
-    ``chunk_size`` and ``device`` are accepted for signature compatibility and
-    ignored.
-    """
-    n_q, n_g, labels, protocols, ranks = _prepare(
-        query_features, gallery_features, q_pids, g_pids, q_camids, g_camids,
-        q_clothes, g_clothes, metric, ranks)
-    qf = _to_numpy(query_features).astype(np.float64)
-    gf = _to_numpy(gallery_features).astype(np.float64)
-    if metric == "cosine" and not features_normalized:
-        qf = qf / np.maximum(np.linalg.norm(qf, axis=1, keepdims=True), 1e-12)
-        gf = gf / np.maximum(np.linalg.norm(gf, axis=1, keepdims=True), 1e-12)
-    qp, gp = labels["pids"]
-    qc, gc = labels["camids"]
-    qk, gk = labels.get("clothes", (np.zeros(n_q, np.int64), np.zeros(n_g, np.int64)))
-
-    stats = {p: {"valid": 0, "skipped": 0, "ap": 0.0, "inp": 0.0, "cmc": [0] * len(ranks)}
-             for p in protocols}
-    for i in range(n_q):
-        if metric == "cosine":
-            dist = -(gf @ qf[i])
-        else:
-            dist = ((gf - qf[i]) ** 2).sum(axis=1)
-        order = np.argsort(dist, kind="stable")
-        same_pid = gp[order] == qp[i]
-        same_cam = gc[order] == qc[i]
-        same_clo = gk[order] == qk[i]
-        for p in protocols:
-            if p == "general":
-                good = same_pid & ~same_cam
-                junk = same_pid & same_cam
-            elif p == "cc":
-                good = same_pid & ~same_cam & ~same_clo
-                junk = same_pid & (same_cam | same_clo)
-            else:
-                good = same_pid & ~same_cam & same_clo
-                junk = same_pid & (same_cam | ~same_clo)
-            hits = np.flatnonzero(good[~junk])  # 0-based ranks in the junk-free list
-            s = stats[p]
-            if hits.size == 0:
-                s["skipped"] += 1
-                continue
-            n = hits.size
-            s["valid"] += 1
-            s["ap"] += float(np.mean(np.arange(1, n + 1) / (hits + 1)))
-            s["inp"] += n / (hits[-1] + 1)
-            for j, k in enumerate(ranks):
-                s["cmc"][j] += int(hits[0] < k)
-    return {p: _summarise(ranks, s["valid"], s["skipped"], s["cmc"], s["ap"], s["inp"])
-            for p, s in stats.items()}
-
-
-# --------------------------------------------------------------------------
-# presentation and I/O
-# --------------------------------------------------------------------------
-def format_table(results: Dict[str, Optional[dict]]) -> str:
-    """Table of ``evaluate`` results in percent (1 decimal), one row per protocol."""
-    from tabulate import tabulate
-
-    rank_keys = None
-    for r in results.values():
-        if r is not None:
-            rank_keys = [k for k in r if k.startswith("top")]
-            break
-    if rank_keys is None:
-        rank_keys = [f"top{k}" for k in DEFAULT_RANKS]
-    cols = rank_keys + ["mAP", "mINP"]
-    rows = []
-    for proto, r in results.items():
-        if r is None:
-            rows.append([proto] + ["undefined"] * len(cols) + [0])
-        else:
-            rows.append([proto] + [f"{100.0 * r[c]:.1f}" if c in r else "-" for c in cols]
-                        + [r["valid_queries"]])
-    return tabulate(rows, headers=["protocol"] + cols + ["valid"], tablefmt="simple",
-                    disable_numparse=True, colalign=("left",) + ("right",) * (len(cols) + 1))
-
-
-def load_features_npz(path) -> dict:
-    """Read ``features`` (N x D), ``pids``, ``camids`` and optional ``clothes``.
-
-    Returns ``{"features", "pids", "camids", "clothes"}`` (``clothes`` is
-    ``None`` when absent). Raises a one-line ``ValueError`` naming ``path``
-    for an unreadable file, a missing array or mismatched shapes.
-    """
-    name = os.fspath(path)
-    try:
-        with np.load(name, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # not an npz, corrupt archive, pickled arrays, ...
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{name}: cannot read as .npz ({msg})") from None
-    for key in ("features", "pids", "camids"):
-        if key not in arrays:
-            raise ValueError(f"{name}: missing array '{key}'")
-    feats = arrays["features"]
-    if feats.ndim != 2:
-        raise ValueError(f"{name}: array 'features' must be 2-D (N x D), got shape {feats.shape}")
-    out = {"features": feats}
-    for key in ("pids", "camids", "clothes"):
-        if key not in arrays:
-            out[key] = None
-            continue
-        a = arrays[key]
-        if a.ndim != 1:
-            raise ValueError(f"{name}: array '{key}' must be 1-D, got shape {a.shape}")
-        if len(a) != len(feats):
-            raise ValueError(f"{name}: array '{key}' has length {len(a)}, "
-                             f"expected {len(feats)} (rows of 'features')")
-        out[key] = a
-    return out

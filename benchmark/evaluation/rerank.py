@@ -45,8 +45,8 @@ set size, at most ``(k1 + 1)(round(k1/2) + 1)``, in practice ~1-3 k1) and
 after query expansion at most ``N * k2 * E`` entries (plus the gallery part
 again as CSC), the ``chunk x G`` float64 Jaccard accumulator and the pair
 buffers (``_PAIR_BUDGET`` pairs, ~50 bytes each). Nothing is N x N.
-:func:`_rerank_dense_reference` is the plain O(N^2) dense version, used only
-as the test oracle.
+The test oracle, ``rerank_dense_reference`` (the plain O(N^2) dense version),
+lives in ``tests/benchmark/evaluation/oracles.py``.
 """
 from __future__ import annotations
 
@@ -56,11 +56,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .metrics import check_feature_pair
+from .inputs import as_tensor, check_feature_pair, check_metric, compute_dtype, is_int
 
 __all__ = ["k_reciprocal_distances", "rerank_matrix"]
-
-METRICS = ("cosine", "euclidean")
 
 # Target bytes of one (chunk x N) distance block when chunk_size is None.
 _BLOCK_BYTES = 64 * 2**20
@@ -73,16 +71,12 @@ _GATHER_ELEMENTS = 2**22
 
 
 # --------------------------------------------------------------------------
-# argument handling
+# argument handling (also used by the test oracle)
 # --------------------------------------------------------------------------
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
 def _check_args(query_features, gallery_features, k1, k2, lambda_value, metric, chunk_size):
-    if not _is_int(k1) or k1 < 1:
+    if not is_int(k1) or k1 < 1:
         raise ValueError(f"k1 must be an integer >= 1, got {k1!r}")
-    if not _is_int(k2) or k2 < 1:
+    if not is_int(k2) or k2 < 1:
         raise ValueError(f"k2 must be an integer >= 1, got {k2!r}")
     if isinstance(lambda_value, bool):
         raise ValueError(f"lambda_value must be a number in [0, 1], got {lambda_value!r}")
@@ -92,26 +86,18 @@ def _check_args(query_features, gallery_features, k1, k2, lambda_value, metric, 
         raise ValueError(f"lambda_value must be a number in [0, 1], got {lambda_value!r}") from None
     if not 0.0 <= lam <= 1.0:  # also rejects nan
         raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value!r}")
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if chunk_size is not None and (not _is_int(chunk_size) or chunk_size < 1):
+    check_metric(metric)
+    if chunk_size is not None and (not is_int(chunk_size) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     check_feature_pair(query_features, gallery_features)
     return int(k1), int(k2), lam
 
 
-def _as_tensor(x) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu()
-    return torch.from_numpy(np.asarray(x))
-
-
 def _prepare_features(query_features, gallery_features, metric, features_normalized):
     """All N features stacked (queries first), their squared norms (euclidean) or None."""
-    qf = _as_tensor(query_features)
-    gf = _as_tensor(gallery_features)
-    # float32 unless either side is float64 (then both in float64)
-    dtype = torch.float64 if torch.float64 in (qf.dtype, gf.dtype) else torch.float32
+    qf = as_tensor(query_features).cpu()
+    gf = as_tensor(gallery_features).cpu()
+    dtype = compute_dtype(qf, gf)
     feats = torch.cat([qf.to(dtype), gf.to(dtype)], dim=0).contiguous()
     if metric == "cosine":
         if not features_normalized:
@@ -322,53 +308,3 @@ def rerank_matrix(query_features, gallery_features, *, k1: int = 20, k2: int = 6
     if not blocks:
         return torch.zeros((0, n_g), dtype=torch.float32)
     return torch.cat(blocks, dim=0)
-
-
-# --------------------------------------------------------------------------
-# dense reference (test oracle)
-# --------------------------------------------------------------------------
-def _rerank_dense_reference(query_features, gallery_features, *, k1: int = 20, k2: int = 6,
-                            lambda_value: float = 0.3, metric: str = "cosine",
-                            features_normalized: bool = False) -> np.ndarray:
-    """Plain O(N^2) numpy version of the same definition (float64), Q x G."""
-    k1, k2, lam = _check_args(query_features, gallery_features, k1, k2, lambda_value, metric, None)
-    qf = np.asarray(_as_tensor(query_features).double().numpy())
-    gf = np.asarray(_as_tensor(gallery_features).double().numpy())
-    n_q = qf.shape[0]
-    x = np.concatenate([qf, gf], axis=0)
-    n = x.shape[0]
-    if metric == "cosine":
-        if not features_normalized:
-            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        dist = 1.0 - x @ x.T
-    else:
-        dist = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
-    dist = np.maximum(dist, 0.0)
-    colmax = dist.max(axis=0)
-    colmax[colmax <= 0] = 1.0
-    dist = (dist / colmax[None, :]).T  # as the original: normalise columns, then transpose
-    rank = np.argsort(dist, axis=1, kind="stable")
-
-    def k_reciprocal(i, k):
-        forward = rank[i, :k + 1]
-        return [j for j in forward if i in rank[j, :k + 1]]
-
-    half = int(round(k1 / 2.0))
-    v = np.zeros((n, n))
-    for i in range(n):
-        r_i = k_reciprocal(i, k1)
-        expanded = set(r_i)
-        for c in r_i:
-            r_c = k_reciprocal(c, half)
-            if len(set(r_c) & set(r_i)) > 2.0 / 3.0 * len(r_c):
-                expanded.update(r_c)
-        idx = np.array(sorted(expanded))
-        w = np.exp(-dist[i, idx])
-        v[i, idx] = w / w.sum()
-    if k2 != 1:
-        v = np.stack([v[rank[i, :k2]].mean(axis=0) for i in range(n)])
-    jaccard = np.zeros((n_q, n - n_q))
-    for i in range(n_q):
-        m = np.minimum(v[i][None, :], v[n_q:]).sum(axis=1)
-        jaccard[i] = 1.0 - m / (2.0 - m)
-    return (1.0 - lam) * jaccard + lam * dist[:n_q, n_q:]

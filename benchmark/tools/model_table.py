@@ -10,6 +10,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from temporal_models import ModelOutput
+
 HEADERS = ["model", "parameters", "GFLOPs/clip", "clips/s", "own losses (--set loss_recipe=model)"]
 
 
@@ -28,8 +30,8 @@ class _Outputs(nn.Module):
         self.model = model
 
     def forward(self, clips: torch.Tensor):
-        out = self.model(clips)
-        tensors = [out["features"], *out["id_features"], *(out.get("triplet_features") or [])]
+        out = ModelOutput.of(self.model(clips))
+        tensors = [out.features, *out.id_features, *(out.triplet_features or [])]
         return tuple(tensors)
 
 

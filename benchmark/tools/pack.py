@@ -110,6 +110,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ccvid.progress import bar
 from ccvid.ccvid_format import SPLIT_FILES, read_ccvid
 from ccvid.records import DatasetError, Tracklet
 
@@ -309,14 +310,12 @@ def _pool(workers: int):
 
 
 def pack(src: str, dst: str, settings: PackSettings = PackSettings(), workers: int = 1,
-         progress: bool = True, check: bool = True) -> Dict[str, object]:
+         check: bool = True) -> Dict[str, object]:
     """Pack ``src`` (CCVID layout, frame folders) into ``dst``; returns a summary (see :func:`format_summary`).
 
     Tracklets whose video is already in ``dst`` are skipped (resume). ``check``
     decodes every new video again and measures PSNR against its JPEGs.
     """
-    from tqdm import tqdm
-
     if not os.path.isdir(src):
         raise DatasetError(f"{src}: dataset folder not found")
     if os.path.abspath(src) == os.path.abspath(dst):
@@ -332,10 +331,10 @@ def pack(src: str, dst: str, settings: PackSettings = PackSettings(), workers: i
         else:
             todo.append((t, final, settings, check))
     results: List[Dict[str, object]] = []
-    pool = _pool(min(workers, len(todo)))  # started before tqdm's monitor thread exists
+    pool = _pool(min(workers, len(todo)))  # started before the progress bar's monitor thread exists
     with pool or contextlib.nullcontext():
         done = pool.imap_unordered(pack_tracklet, todo) if pool else map(pack_tracklet, todo)
-        for r in tqdm(done, total=len(todo), disable=None if progress else True, desc="pack", unit="video"):
+        for r in bar(done, total=len(todo), desc="pack", unit="video", leave=True):
             results.append(r)
     for name in SPLIT_FILES:  # last: a pack is readable only once every video is there
         tmp = os.path.join(dst, name + ".partial")
@@ -385,7 +384,7 @@ def format_summary(s: Dict[str, object], dst: str) -> str:
 # ----------------------------------------------------------------------------- choosing GOP and CRF
 def measure(src: str, gops: Sequence[int] = (4, 8, 16, 32), crfs: Sequence[float] = (6, 8, 10, 12, 14),
             pix_fmts: Sequence[str] = PIX_FMTS, tracklets: int = 24, clips: int = 100, join: int = 1, rounds: int = 3,
-            seed: int = 0, workdir: Optional[str] = None, progress: bool = True) -> Dict[str, object]:
+            seed: int = 0, workdir: Optional[str] = None) -> Dict[str, object]:
     """Encode a sample of tracklets with every setting; report size, PSNR and random-clip read time.
 
     Clip time: ``clips`` random training clips (8 frames, stride 4, REFERENCE C
@@ -396,7 +395,6 @@ def measure(src: str, gops: Sequence[int] = (4, 8, 16, 32), crfs: Sequence[float
     """
     import tempfile
 
-    from tqdm import tqdm
 
     from samplers.clips import train_clip_indices
     from samplers.readers import FolderReader, VideoFileReader, resize_frames
@@ -427,7 +425,7 @@ def measure(src: str, gops: Sequence[int] = (4, 8, 16, 32), crfs: Sequence[float
     grid = [(p, g, c) for p in pix_fmts for g in gops for c in crfs]
     rows = []
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        for p, g, c in tqdm(grid, disable=None if progress else True, desc="encode", unit="setting"):
+        for p, g, c in bar(grid, desc="encode", unit="setting"):
             s = PackSettings(gop=g, crf=c, pix_fmt=p)
             paths = [os.path.join(tmp, f"{p}-{g}-{c:g}-{k}.mp4") for k in range(len(sample))]
             t0 = time.perf_counter()
@@ -444,7 +442,7 @@ def measure(src: str, gops: Sequence[int] = (4, 8, 16, 32), crfs: Sequence[float
                          "_videos": [Tracklet(path, 0, 0, 0) for path in paths]})
         # timings: every setting and the JPEGs once per round, best round kept (the machine's load drifts)
         jpeg_ms = float("inf")
-        for _ in tqdm(range(rounds), disable=None if progress else True, desc="clip reads", unit="round"):
+        for _ in bar(range(rounds), desc="clip reads", unit="round"):
             jpeg_ms = min(jpeg_ms, clip_ms(lambda k, idx: FolderReader().read(sample[k], idx, frames[k].shape[1:3])))
             for r in rows:
                 v = r["_videos"]

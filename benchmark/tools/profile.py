@@ -33,6 +33,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ccvid.progress import bar
 from ccvid.ccvid_format import read_ccvid
 from ccvid.records import DatasetError, Tracklet
 from samplers.clips import tile_clip_indices
@@ -130,8 +131,7 @@ def _frame_paths(t: Tracklet, idx: Sequence[int]) -> List[str]:
     return [os.path.join(t.source, t.frames[i]) for i in idx]
 
 
-def _video_twins(frames: Dict[str, List[Tracklet]], data_root: str, video_root: Optional[str], work: str,
-                 progress: bool) -> Tuple[Dict[str, List[Tracklet]], str]:
+def _video_twins(frames: Dict[str, List[Tracklet]], data_root: str, video_root: Optional[str], work: str) -> Tuple[Dict[str, List[Tracklet]], str]:
     """The same tracklets as packed videos: from ``video_root``, or packed now with the default settings."""
     from .pack import PackSettings, pack_tracklet
 
@@ -148,8 +148,6 @@ def _video_twins(frames: Dict[str, List[Tracklet]], data_root: str, video_root: 
                     raise DatasetError(f"{video_root}: no video for tracklet {rel!r} of {data_root}")
                 out[split].append(by_rel[rel])
         return out, f"videos from {video_root}"
-    from tqdm import tqdm
-
     settings = PackSettings()
     out = {}
     jobs = []
@@ -159,7 +157,7 @@ def _video_twins(frames: Dict[str, List[Tracklet]], data_root: str, video_root: 
             path = os.path.join(work, split, f"{k:05d}.mp4")
             jobs.append((t, path, settings, False))
             out[split].append(Tracklet(path, t.pid, t.camid, t.clothes))
-    for job in tqdm(jobs, disable=None if progress else True, desc="pack sample", unit="video", leave=False):
+    for job in bar(jobs, desc="pack sample", unit="video"):
         pack_tracklet(job)
     return out, (f"{len(jobs)} tracklets packed now ({settings.pix_fmt}, GOP {settings.gop}, CRF {settings.crf:g}, "
                  f"preset {settings.preset})")
@@ -174,15 +172,15 @@ def _rel(source: str, root: str) -> str:
 
 def profile_loaders(data_root: Optional[str] = None, video_root: Optional[str] = None, clips: int = 256,
                     size: Size = (256, 128), threads: int = 2, batch: int = 32, seq_len: int = 8, stride: int = 4,
-                    psnr_clips: int = 32, seed: int = 0, progress: bool = True,
+                    psnr_clips: int = 32, seed: int = 0,
                     repeats: int = 3) -> Dict[str, object]:
     """Time yardstick and ours per (backend, mode) over the same ``clips`` clips; see the module docstring."""
     if clips < 1:
         raise ValueError("clips must be at least 1")
     if data_root is None:
-        from ..config import make_config
+        from ..config import Config
         from ..training.loaders import embedded_root
-        data_root = embedded_root(make_config(), progress=progress)
+        data_root = embedded_root(Config())
     data = read_ccvid(data_root, backend="frames")
     rng = np.random.default_rng(seed)
 
@@ -205,7 +203,7 @@ def profile_loaders(data_root: Optional[str] = None, video_root: Optional[str] =
     try:
         with tempfile.TemporaryDirectory(prefix="ccreid-profile-") as work:
             videos, video_note = _video_twins({"train": train_pool, "test": test_pool}, data_root, video_root,
-                                              work, progress)
+                                              work)
             sets = {
                 ("frames", "train"): TrainClips(train_pool, size, seq_len, stride, flip=False, seed=seed),
                 ("video", "train"): TrainClips(videos["train"], size, seq_len, stride, flip=False, seed=seed),

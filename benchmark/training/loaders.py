@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from torch.utils.data import DataLoader
 
@@ -19,47 +18,47 @@ def default_cache_dir() -> str:
     return os.path.join(base, "ccreid-bench")
 
 
-def embedded_root(cfg: Config, progress: bool = True) -> str:
+def embedded_root(cfg: Config) -> str:
     """Generate the embedded dataset once into the cache and return its folder."""
     from ccvid.synth import SynthConfig, ensure_dataset
 
     try:
-        synth_cfg = SynthConfig(**cfg.synth)
+        synth_cfg = SynthConfig(**cfg.data.synth)
     except (TypeError, ValueError) as e:
-        raise DatasetError(f"synth: {e}") from None
-    return str(ensure_dataset(os.path.join(cfg.cache_dir or default_cache_dir(), "embedded"), synth_cfg,
-                              progress=progress))
+        raise DatasetError(f"data.synth: {e}") from None
+    return str(ensure_dataset(os.path.join(cfg.data.cache_dir or default_cache_dir(), "embedded"), synth_cfg))
 
 
-def load_dataset(cfg: Config, progress: bool = True) -> ReIDDataset:
-    if cfg.dataset == "embedded":
-        root = embedded_root(cfg, progress)
-        data = read_ccvid(root, backend=cfg.backend, name="embedded")
-        data.meta["synth"] = dict(cfg.synth)
+def load_dataset(cfg: Config) -> ReIDDataset:
+    d = cfg.data
+    if d.dataset == "embedded":
+        data = read_ccvid(embedded_root(cfg), backend=d.backend, name="embedded")
+        data.meta["synth"] = dict(d.synth)
     else:
         from ccvid.catalog import get_dataset, read_dataset
-        options = {"backend": cfg.backend} if get_dataset(cfg.dataset).kind == "video" else {}
-        data = read_dataset(cfg.dataset, cfg.data_root, **{**options, **cfg.dataset_options})
-    if cfg.val_ids:
-        data = validation_split(data, cfg.val_ids, seed=cfg.seed if cfg.val_seed is None else cfg.val_seed)
+        options = {"backend": d.backend} if get_dataset(d.dataset).kind == "video" else {}
+        data = read_dataset(d.dataset, d.root, **{**options, **d.options})
+    if d.val_ids:
+        data = validation_split(data, d.val_ids, seed=cfg.system.seed if d.val_seed is None else d.val_seed)
     return data
 
 
 def train_loader(cfg: Config, data: ReIDDataset) -> DataLoader:
-    ds = TrainClips(data.train, (cfg.height, cfg.width), cfg.seq_len, cfg.stride, cfg.sampling,
-                    cfg.dense_piece, cfg.flip, cfg.seed)
-    sampler = IdentitySampler(ds.pids, cfg.clips_per_id, cfg.seed)
-    return DataLoader(ds, batch_size=cfg.num_ids * cfg.clips_per_id, sampler=sampler, drop_last=True,
-                      num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
-                      pin_memory=_pin(cfg))
+    d, seed = cfg.data, cfg.system.seed
+    ds = TrainClips(data.train, (d.height, d.width), d.seq_len, d.stride, d.sampling, d.dense_piece, d.flip, seed)
+    sampler = IdentitySampler(ds.pids, d.clips_per_id, seed)
+    workers = cfg.system.workers
+    return DataLoader(ds, batch_size=d.num_ids * d.clips_per_id, sampler=sampler, drop_last=True,
+                      num_workers=workers, persistent_workers=workers > 0, pin_memory=_pin(cfg))
 
 
 def test_loader(cfg: Config, tracklets) -> DataLoader:
-    ds = WholeVideos(tracklets, (cfg.height, cfg.width), cfg.seq_len, cfg.stride)
-    return DataLoader(ds, batch_size=max(1, cfg.test_clips_per_batch // 8), shuffle=False,
-                      num_workers=cfg.workers, collate_fn=collate_videos, pin_memory=_pin(cfg))
+    d = cfg.data
+    ds = WholeVideos(tracklets, (d.height, d.width), d.seq_len, d.stride)
+    return DataLoader(ds, batch_size=max(1, cfg.eval.clips_per_batch // 8), shuffle=False,
+                      num_workers=cfg.system.workers, collate_fn=collate_videos, pin_memory=_pin(cfg))
 
 
 def _pin(cfg: Config) -> bool:
     import torch
-    return cfg.device != "cpu" and torch.cuda.is_available()
+    return cfg.system.device != "cpu" and torch.cuda.is_available()

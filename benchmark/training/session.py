@@ -1,24 +1,26 @@
-"""``benchmark run``: data -> model -> train -> evaluate -> run record."""
+"""``benchmark run``: data -> model -> train -> evaluate -> run folder and record."""
 from __future__ import annotations
 
 import copy
-import dataclasses
-import datetime as _dt
-import os
+import logging
 import random
 import time
-from typing import Any, Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
 from temporal_models import build_model
 
-from ..config import Config, validate
+from ..config import Config, ConfigError
+from ..evaluation import evaluate, format_table
+from ..records import RunRecord, git_state, machine, new_run_id, now_iso, package_versions, write_record
+from .features import extract_features
 from .loaders import load_dataset, test_loader, train_loader
-from .trainer import Heads, Trainer, extract_features
-from ..evaluation import evaluate
-from ..records import RECORD_FORMAT, git_state, machine, new_run_id, package_versions, write_record
+from .rundir import FILES, RunFolder
+from .trainer import Heads, Trainer
+
+log = logging.getLogger(__name__)
 
 
 def pick_device(name: str) -> torch.device:
@@ -33,28 +35,35 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def test_features(model, data, cfg: Config, device, progress: bool = True):
-    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``test_flip``)."""
-    return tuple(extract_features(model, test_loader(cfg, items), device, progress, split,
-                                  cfg.test_clips_per_batch, flip=cfg.test_flip)
+def test_features(model, data, cfg: Config, device):
+    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``eval.flip``)."""
+    return tuple(extract_features(model, test_loader(cfg, items), device, split, cfg.eval.clips_per_batch,
+                                  flip=cfg.eval.flip)
                  for split, items in (("query", data.query), ("gallery", data.gallery)))
 
 
-def evaluate_model(model, data, cfg: Config, device, progress: bool = True) -> Dict[str, Any]:
+def evaluate_model(model, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
     """Score the test split with the protocols the dataset reports (CC/SC need clothes labels)."""
-    q, g = test_features(model, data, cfg, device, progress)
+    q, g = test_features(model, data, cfg, device)
     lab = lambda items, a: np.array([getattr(t, a) for t in items])  # noqa: E731
     with_clothes = bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
     return evaluate(q, g, lab(data.query, "pid"), lab(data.gallery, "pid"), lab(data.query, "camid"),
                     lab(data.gallery, "camid"),
                     lab(data.query, "clothes") if with_clothes else None,
                     lab(data.gallery, "clothes") if with_clothes else None,
-                    metric=cfg.metric, device=device, features_normalized=True,
-                    rerank=cfg.rerank)
+                    metric=cfg.eval.metric, device=device, features_normalized=True, rerank=cfg.eval.rerank)
+
+
+def _open_folder(cfg: Config, parent: Optional[RunFolder] = None) -> RunFolder:
+    folder = RunFolder(cfg.system.runs_dir, new_run_id(cfg.model.name, cfg.cal.enabled, cfg.data.dataset,
+                                                       cfg.system.seed))
+    folder.write_config(cfg)
+    folder.start_log(copy_from=parent)
+    return folder
 
 
 class Session:
-    """One training run in progress: data, model, trainer and history.
+    """One training run in progress: its folder, data, model, trainer and history.
 
     :meth:`train_to` advances it epoch by epoch; :meth:`fork` copies it so that
     variants (CAL on/off, other epsilons) can share the epochs before CAL starts
@@ -62,58 +71,83 @@ class Session:
     :meth:`finish` evaluates and writes the run record.
     """
 
-    def __init__(self, cfg: Config, log=print):
-        validate(cfg)
-        self.cfg, self.log = cfg, log
+    def __init__(self, cfg: Config, warnings: Sequence[str] = ()):
+        self.cfg = cfg
         self.t_start = time.perf_counter()
         # the code and packages that run are those of the start: a commit made while a long run
         # trains must not be written into its record
         self.git, self.versions = git_state(), package_versions()
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
-        self.device = pick_device(cfg.device)
+        if cfg.system.threads > 0:
+            torch.set_num_threads(cfg.system.threads)
+        self.device = pick_device(cfg.system.device)
+        self.folder = _open_folder(cfg)
+        try:
+            for w in warnings:
+                log.warning(w)
+            self._build()
+        except BaseException:
+            self.folder.remove()  # nothing trained yet: leave no half-made run folder behind
+            raise
+
+    def _build(self) -> None:
+        cfg = self.cfg
+        log.info("run folder %s", self.folder.path)
         t0 = time.perf_counter()
-        self.data = load_dataset(cfg, cfg.progress)
+        self.data = load_dataset(cfg)
         self.train = train_loader(cfg, self.data)
         self.t_data = time.perf_counter() - t0
-        seed_everything(cfg.seed)
-        self.model = build_model(cfg.model, cfg.backbone, cfg.pretrained, cfg.res4_stride, cfg.seq_len).to(self.device)
-        heads = Heads(self.model, self.data.num_train_pids, self.data.num_train_clothes).to(self.device)
-        self.trainer = Trainer(cfg, self.model, heads, torch.from_numpy(self.data.pid2clothes), self.device)
+        d = self.data
+        if len(self.train) == 0:
+            raise ConfigError(
+                f"data: the training split of {d.name} ({len(d.train)} tracklets, {d.num_train_pids} ids) gives no "
+                f"batch of data.num_ids x data.clips_per_id = {cfg.data.num_ids} x {cfg.data.clips_per_id}; "
+                "lower data.num_ids")
+        seed_everything(cfg.system.seed)
+        self.model = build_model(cfg.model.name, cfg.model.backbone, cfg.model.pretrained, cfg.model.res4_stride,
+                                 cfg.data.seq_len).to(self.device)
+        heads = Heads(self.model, d.num_train_pids, d.num_train_clothes).to(self.device)
+        self.trainer = Trainer(cfg, self.model, heads, torch.from_numpy(d.pid2clothes), self.device)
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.epoch = 0
         self.history: list = []
-        self.metrics: Dict[str, Any] = {}
+        self.metrics: Dict[str, Optional[dict]] = {}
         self.t_train = self.t_test = 0.0
         self.forked_at: Optional[int] = None
-        d = self.data
-        log(f"{cfg.model}{' + CAL' if cfg.cal else ''} on {d.name}: {len(d.train)} train tracklets "
-            f"({d.num_train_pids} ids, {d.num_train_clothes} clothes), {len(d.query)} query, "
-            f"{len(d.gallery)} gallery; {self.n_params / 1e6:.2f}M parameters; {len(self.train)} iterations/epoch "
-            f"on {self.device}")
+        log.info(f"{cfg.model.name}{' + CAL' if cfg.cal.enabled else ''} on {d.name}: {len(d.train)} train tracklets "
+                 f"({d.num_train_pids} ids, {d.num_train_clothes} clothes), {len(d.query)} query, "
+                 f"{len(d.gallery)} gallery; {self.n_params / 1e6:.2f}M parameters; {len(self.train)} "
+                 f"iterations/epoch on {self.device}")
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.run_id
 
     def train_to(self, epochs: int) -> None:
         cfg = self.cfg
-        while self.epoch < min(epochs, cfg.epochs):
+        total = cfg.optim.epochs
+        while self.epoch < min(epochs, total):
+            lr = self.trainer.optimizer.param_groups[0]["lr"]
             t0 = time.perf_counter()
-            logs = self.trainer.train_epoch(self.train, self.epoch, cfg.progress)
+            logs = self.trainer.train_epoch(self.train, self.epoch)
             self.t_train += time.perf_counter() - t0
             self.epoch += 1
-            entry = {"epoch": self.epoch, **{k: round(v, 5) for k, v in logs.items()}}
-            if self.epoch == cfg.epochs or (cfg.eval_every and self.epoch % cfg.eval_every == 0):
+            entry = {"epoch": self.epoch, "lr": lr, **{k: round(v, 5) for k, v in logs.items()}}
+            line = f"epoch {self.epoch}/{total} " + " ".join(
+                f"{k}={v:.3f}" for k, v in logs.items() if k != "iterations")
+            if self.epoch == total or (cfg.eval.every and self.epoch % cfg.eval.every == 0):
                 t0 = time.perf_counter()
-                self.metrics = evaluate_model(self.model, self.data, cfg, self.device, cfg.progress)
+                self.metrics = evaluate_model(self.model, self.data, cfg, self.device)
                 self.t_test += time.perf_counter() - t0
                 entry["metrics"] = self.metrics
+                line += "".join(f" {p}_mAP={100 * m['mAP']:.1f}" for p, m in self.metrics.items() if m)
             self.history.append(entry)
-            if cfg.progress:
-                self.log(f"epoch {self.epoch}/{cfg.epochs} " + " ".join(
-                    f"{k}={v:.3f}" for k, v in logs.items() if k != "iterations"))
+            self.folder.append_scalars(entry)
+            log.info(line)
 
     def fork(self, **changes) -> "Session":
-        """A deep copy whose config differs by ``changes`` from now on (e.g. ``cal=True``)."""
+        """A deep copy whose config differs by dotted ``changes`` from now on (e.g. ``**{"cal.enabled": True}``)."""
         other = copy.copy(self)
-        other.cfg = dataclasses.replace(self.cfg, **changes)
+        other.cfg = self.cfg.replace(**changes)
         other.model = copy.deepcopy(self.model)
         heads = copy.deepcopy(self.trainer.heads)
         other.trainer = Trainer(other.cfg, other.model, heads, self.trainer.pid2clothes, self.device)
@@ -122,89 +156,44 @@ class Session:
         other.history = copy.deepcopy(self.history)
         other.metrics = copy.deepcopy(self.metrics)
         other.forked_at = self.epoch
+        self.folder.close()  # the fork's log starts as a copy of this one's
+        other.folder = _open_folder(other.cfg, parent=self.folder)
+        other.folder.write_scalars(other.history)
+        log.info("forked from %s at epoch %d: %s", self.folder.run_id, self.epoch,
+                 ", ".join(f"{k}={v}" for k, v in changes.items()))
+        self.folder.start_log()
         return other
 
-    def finish(self) -> Dict[str, Any]:
-        self.train_to(self.cfg.epochs)
-        cfg = self.cfg
-        run_id = new_run_id(cfg.to_dict())
-        run_dir = os.path.join(cfg.runs_dir, run_id)
-        suffix = 1
-        while os.path.exists(run_dir):
-            suffix += 1
-            run_dir = os.path.join(cfg.runs_dir, f"{run_id}-{suffix}")
+    def finish(self) -> RunRecord:
+        """Train to the last epoch, save the model, write and return the run record."""
+        self.folder.start_log() if self.folder._handler is None else None
+        self.train_to(self.cfg.optim.epochs)
+        cfg, data, folder = self.cfg, self.data, self.folder
         checkpoint = None
-        if cfg.save_checkpoint:
-            os.makedirs(run_dir, exist_ok=True)
-            checkpoint = os.path.join(run_dir, "model.pt")
-            torch.save({"model": cfg.model, "backbone": cfg.backbone, "config": cfg.to_dict(),
+        if cfg.system.save_checkpoint:
+            checkpoint = folder.file("checkpoint")
+            torch.save({"model": cfg.model.name, "backbone": cfg.model.backbone, "config": cfg.to_dict(),
                         "state_dict": self.model.state_dict()}, checkpoint)
-        data = self.data
-        record = {
-            "format": RECORD_FORMAT,
-            "run_id": os.path.basename(run_dir),
-            "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "config": cfg.to_dict(),
-            "seed": cfg.seed,
-            "dataset": {"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
-                        "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
-            "model": {"name": cfg.model, "backbone": cfg.backbone, "parameters": self.n_params,
-                      "pretrained": cfg.pretrained},
-            "selection": "last epoch",
-            "forked_at_epoch": self.forked_at,
-            "metrics": self.metrics,
-            "history": self.history,
-            "timings": {"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),
-                        "test_s": round(self.t_test, 2), "total_s": round(time.perf_counter() - self.t_start, 2)},
-            "versions": self.versions,
-            "git": self.git,
-            "machine": machine(),
-            "checkpoint": checkpoint,
-        }
-        record["path"] = write_record(record, run_dir)
+        record = RunRecord(
+            run_id=folder.run_id, created=now_iso(), config=cfg.to_dict(),
+            dataset={"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
+                     "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
+            model={"name": cfg.model.name, "backbone": cfg.model.backbone, "parameters": self.n_params,
+                   "pretrained": cfg.model.pretrained},
+            forked_at_epoch=self.forked_at, metrics=self.metrics, history=self.history,
+            timings={"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),
+                     "test_s": round(self.t_test, 2), "total_s": round(time.perf_counter() - self.t_start, 2)},
+            versions=self.versions, git=self.git, machine=machine(), checkpoint=checkpoint,
+            files={k: v for k, v in FILES.items() if k != "checkpoint" or checkpoint})
+        t = record.timings
+        log.info(f"{record.run_id}  (last epoch; train {t['train_s']:.0f}s, test {t['test_s']:.0f}s, "
+                 f"total {t['total_s']:.0f}s)\n{format_table(record.metrics)}")
+        write_record(record, folder.path)
+        log.info("record: %s", record.path)
+        folder.close()
         return record
 
 
-class CheckpointError(Exception):
-    """A checkpoint that is missing, unreadable or from another model; the message names the file."""
-
-
-def load_checkpoint(path: str, model_name: Optional[str] = None):
-    """Rebuild the model saved by ``benchmark run`` at ``path``; returns (model, config)."""
-    from ..config import Config
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or not {"model", "config", "state_dict"} <= set(ckpt):
-        raise CheckpointError(f"{path}: not a checkpoint written by 'benchmark run'")
-    if model_name and model_name != ckpt["model"]:
-        raise CheckpointError(f"{path}: checkpoint is from model {ckpt['model']!r}, not {model_name!r}")
-    cfg = Config.from_dict(ckpt["config"])
-    model = build_model(cfg.model, cfg.backbone, None, cfg.res4_stride, cfg.seq_len)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-        raise CheckpointError(f"{path}: weights do not fit model {cfg.model!r} ({first})") from None
-    return model, cfg
-
-
-def evaluate_checkpoint(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None,
-                    progress: bool = True) -> Dict[str, Any]:
-    """Evaluate a saved model on its own dataset (or on ``data_root``); returns the metrics."""
-    model, cfg = load_checkpoint(path, model_name)
-    if data_root:
-        dataset = "ccvid" if cfg.dataset == "embedded" else cfg.dataset
-        cfg = dataclasses.replace(cfg, dataset=dataset, data_root=data_root, val_ids=0)
-    cfg.progress = progress
-    device = pick_device("auto")
-    data = load_dataset(cfg, progress)
-    return evaluate_model(model.to(device), data, cfg, device, progress)
-
-
-def run(cfg: Config, log=print) -> Dict[str, Any]:
+def run(cfg: Config, warnings: Sequence[str] = ()) -> RunRecord:
     """Train and evaluate one configuration; write and return its run record."""
-    return Session(cfg, log).finish()
+    return Session(cfg, warnings).finish()

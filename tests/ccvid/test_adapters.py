@@ -122,7 +122,7 @@ def test_prcc_labels_turn_cc_and_sc_into_the_reference_protocols(prcc):
         assert same and all(g.clothes != q.clothes for g in same)
 
     # and numerically: sc on B+C equals the plain "B vs A", cc equals "C vs A"
-    from benchmark.evaluation.metrics import evaluate_reference
+    from tests.benchmark.evaluation.oracles import evaluate_reference
 
     rng = np.random.default_rng(0)
     qf, gf = rng.normal(size=(len(data.query), 8)), rng.normal(size=(len(data.gallery), 8))

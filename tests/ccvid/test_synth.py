@@ -44,7 +44,7 @@ def tree_hash(root: Path) -> str:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("synth") / "tiny", TINY, progress=False)
+    return generate(tmp_path_factory.mktemp("synth") / "tiny", TINY)
 
 
 def test_layout_frames_and_metadata(tiny):
@@ -104,7 +104,7 @@ def test_reads_with_the_ccvid_reader(tiny):
 
 
 def test_deterministic_and_independent_of_workers(tiny, tmp_path):
-    again = generate(tmp_path / "again", replace(TINY, workers=2), progress=False)
+    again = generate(tmp_path / "again", replace(TINY, workers=2))
     assert tree_hash(again) == tree_hash(tiny)
     frames = np.stack([np.asarray(Image.open(p)) for p in sorted((tiny / "session1" / "001_02_21").iterdir())])
     assert np.abs(frames.astype(int) - synth.render_tracklet(TINY, 1, 2, 2, 1)).mean() < 3  # JPEG error only
@@ -116,7 +116,7 @@ def test_videos_match_the_frames(tmp_path):
     decord = pytest.importorskip("decord")
     cfg = replace(TINY, num_train_ids=1, num_test_ids=1, max_suits=2, num_cameras=2, write_videos=True,
                   clothes_strength=1.0)
-    root = generate(tmp_path / "vid", cfg, progress=False)
+    root = generate(tmp_path / "vid", cfg)
     rows = read_lines(root)
     for session, folder, *_ in rows["train"] + rows["query"] + rows["gallery"]:
         vr = decord.VideoReader(str(root / "videos" / session / f"{folder}.mp4"))
@@ -160,13 +160,13 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
         real(folder, frames)
     monkeypatch.setattr(synth, "_write_jpegs", failing)
     with pytest.raises(RuntimeError, match="interrupted"):
-        generate(tmp_path / "ds", TINY, progress=False)
+        generate(tmp_path / "ds", TINY)
     assert list(tmp_path.iterdir()) == []  # neither the dataset nor its temporary folder
 
 
 def test_ensure_dataset_caches_by_config(tmp_path, monkeypatch):
     cfg = replace(TINY, num_train_ids=1, num_test_ids=1, num_cameras=2, max_suits=2)
-    root = ensure_dataset(tmp_path, cfg, progress=False)
+    root = ensure_dataset(tmp_path, cfg)
     assert root == tmp_path / config_hash(cfg) and (root / "synth.json").is_file()
     assert config_hash(replace(cfg, workers=2)) == config_hash(cfg)
     assert config_hash(replace(cfg, clothes_strength=0.5)) != config_hash(cfg)
@@ -174,9 +174,9 @@ def test_ensure_dataset_caches_by_config(tmp_path, monkeypatch):
     def no_generation(*a, **k):
         raise AssertionError("regenerated a cached dataset")
     monkeypatch.setattr(synth, "generate", no_generation)
-    assert ensure_dataset(tmp_path, replace(cfg, workers=2), progress=False) == root
+    assert ensure_dataset(tmp_path, replace(cfg, workers=2)) == root
     with pytest.raises(FileExistsError):
-        generate(root, cfg, progress=False)
+        generate(root, cfg)
 
 
 def test_config_validation():

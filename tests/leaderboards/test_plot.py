@@ -5,7 +5,7 @@ import pytest
 from leaderboards.cli import main
 from leaderboards.plot import GAIN, LOSS, cal_gain_svg
 
-from test_tables import record
+from test_tables import record, typed
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -17,7 +17,7 @@ def circles(svg, cls):
 def test_dumbbells_place_id_only_and_cal_means_per_panel():
     recs = [record(0, False, 0.20, gen_map=0.50), record(1, False, 0.30, gen_map=0.50),
             record(0, True, 0.30, gen_map=0.45), record(1, True, 0.34, gen_map=0.45)]
-    svg = cal_gain_svg(recs)
+    svg = cal_gain_svg(typed(recs))
     plain, cal = circles(svg, "id-only"), circles(svg, "cal")
     assert len(plain) == len(cal) == 2  # one experiment, two panels (general mAP, CC mAP)
     general, cc = zip(plain, cal)
@@ -32,7 +32,7 @@ def test_dumbbells_place_id_only_and_cal_means_per_panel():
 
 def test_nothing_to_pair_is_an_error():
     with pytest.raises(ValueError, match="no CAL / no-CAL pairs"):
-        cal_gain_svg([record(0, False, 0.2), record(1, True, 0.3)])
+        cal_gain_svg(typed([record(0, False, 0.2), record(1, True, 0.3)]))
 
 
 def test_cli_writes_the_chart_and_names_a_bad_path(tmp_path, capsys):
@@ -55,5 +55,5 @@ def test_labels_name_only_the_fields_off_the_default():
         r = record(0, cal, 0.25)
         r["config"]["lr"] = 3e-4
         recs.append(r)
-    texts = [t.text for t in ET.fromstring(cal_gain_svg(recs)).iter(f"{NS}text")]
-    assert "baseline · 1 seed" in texts and "baseline lr=0.0003 · 1 seed" in texts
+    texts = [t.text for t in ET.fromstring(cal_gain_svg(typed(recs))).iter(f"{NS}text")]
+    assert "baseline · 1 seed" in texts and "baseline optim.lr=0.0003 · 1 seed" in texts

@@ -1,21 +1,26 @@
 import json
 
-from benchmark.records import RECORD_FORMAT
+from benchmark.records import RunRecord
 from leaderboards.cli import main
 from leaderboards.tables import cal_gain_rows, leaderboard_rows
 
 
 def record(seed, cal, cc_map, gen_map=0.5, eps=0.5):
-    return {"format": RECORD_FORMAT,
+    """A record as the suite wrote it before config sections existed (format 1), read through the upgrade."""
+    return {"format": "ccreid-bench/run-record/1",
             "config": {"dataset": "embedded", "model": "baseline", "backbone": "resnet_tiny", "cal": cal,
                        "cal_epsilon": eps, "cal_start_epoch": 10, "seed": seed, "lr": 1e-3},
             "metrics": {"general": {"top1": 0.9, "mAP": gen_map}, "cc": {"top1": 0.3, "mAP": cc_map}},
             "timings": {"train_s": 60.0}}
 
 
+def typed(records):
+    return [RunRecord.from_dict(r) for r in records]
+
+
 def test_leaderboard_means_over_seeds():
     recs = [record(0, False, 0.20), record(1, False, 0.30), record(0, True, 0.30), record(1, True, 0.34)]
-    headers, rows = leaderboard_rows(recs)
+    headers, rows = leaderboard_rows(typed(recs))
     assert headers[:4] == ["dataset", "model", "backbone", "CAL"]
     by_cal = {r[3]: r for r in rows}
     assert by_cal["no"][headers.index("cc mAP")] == "25.0 ± 7.1"
@@ -26,7 +31,7 @@ def test_leaderboard_means_over_seeds():
 def test_cal_gain_pairs_by_seed_and_ignores_cal_settings_of_id_only_runs():
     recs = [record(0, False, 0.20, eps=0.5), record(1, False, 0.30, eps=0.5),
             record(0, True, 0.30, eps=0.1), record(1, True, 0.34, eps=0.1), record(2, True, 0.9, eps=0.1)]
-    headers, rows = cal_gain_rows(recs)
+    headers, rows = cal_gain_rows(typed(recs))
     assert len(rows) == 1
     row = rows[0]
     assert row[headers.index("paired seeds")] == 2  # seed 2 has no ID-only partner
@@ -39,12 +44,12 @@ def test_records_from_before_a_config_field_existed_join_their_experiment():
     new = [record(1, False, 0.30), record(1, True, 0.34)]
     for r in new:
         r["config"]["triplet_mining"] = "hard"  # written after the field was added, at its default
-    headers, rows = cal_gain_rows(old + new)
-    assert "triplet_mining" not in headers and len(rows) == 1 and rows[0][headers.index("paired seeds")] == 2
+    headers, rows = cal_gain_rows(typed(old + new))
+    assert "loss.triplet_mining" not in headers and len(rows) == 1 and rows[0][headers.index("paired seeds")] == 2
     other = record(2, False, 0.3)
     other["config"]["triplet_mining"] = "all"  # a real difference still makes its own row
-    headers, rows = leaderboard_rows(old + new + [other])
-    assert "triplet_mining" in headers and len(rows) == 3
+    headers, rows = leaderboard_rows(typed(old + new + [other]))
+    assert "loss.triplet_mining" in headers and len(rows) == 3
 
 
 def test_undefined_metrics_stay_undefined(tmp_path, capsys):

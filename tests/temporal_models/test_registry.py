@@ -42,15 +42,15 @@ def test_baseline_parameter_count_and_contract():
     assert sum(p.numel() for p in m.parameters()) == 23_512_128
     tiny = build_model("baseline", "resnet_tiny").eval()
     out = tiny(torch.randn(2, 3, 8, 64, 32))
-    assert out["features"].shape == (2, tiny.feature_dim)
-    assert [f.shape[1] for f in out["id_features"]] == tiny.id_feature_dims
+    assert out.features.shape == (2, tiny.feature_dim)
+    assert [f.shape[1] for f in out.id_features] == tiny.id_feature_dims
 
 
 def test_baseline_is_frame_order_invariant_and_averages_frames():
     m = build_model("baseline", "resnet_tiny").eval()
     x = torch.randn(1, 3, 4, 64, 32)
-    a = m(x)["features"]
-    b = m(x.flip(2))["features"]
+    a = m(x).features
+    b = m(x.flip(2)).features
     assert torch.allclose(a, b, atol=1e-5)
 
 

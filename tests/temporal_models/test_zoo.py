@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from temporal_models import BACKBONES, MODELS, build_model
+from temporal_models import BACKBONES, MODELS, ModelOutput, build_model
 from temporal_models.ap3d import APM, APP3DC
 from temporal_models.inflate import inflate_conv, to_video
 from temporal_models.tclnet import TSB, TSE
@@ -29,14 +29,14 @@ def clip(b=2, t=8, h=64, w=32, seed=0):
 
 
 def tensors(out):
-    return [out["features"], *out["id_features"], *(out.get("triplet_features") or [])]
+    return [out.features, *out.id_features, *(out.triplet_features or [])]
 
 
 def check_contract(model, out, b):
-    assert set(out) <= {"features", "id_features", "triplet_features"}
-    assert out["features"].shape == (b, model.feature_dim)
-    assert [f.shape for f in out["id_features"]] == [(b, d) for d in model.id_feature_dims]
-    for t in out.get("triplet_features") or []:
+    assert isinstance(out, ModelOutput)
+    assert out.features.shape == (b, model.feature_dim)
+    assert [f.shape for f in out.id_features] == [(b, d) for d in model.id_feature_dims]
+    for t in out.triplet_features or []:
         assert t.dim() in (2, 3) and t.shape[0] == b
     assert all(torch.isfinite(t).all() for t in tensors(out))
 
@@ -80,7 +80,8 @@ def test_parameter_counts_match_the_reference_exactly():
     assert len(tcl.tse.shared) == 2 and len(tcl.tse.branches) == 2
     del tcl
     image = build_model("image", backbone="resnet50")
-    assert sum(p.numel() for p in image.parameters()) == 23_516_224  # REFERENCE A: the 4096-d image model
+    # docs/reference-facts.md, A: the 4096-d image model
+    assert sum(p.numel() for p in image.parameters()) == 23_516_224
     assert image.feature_dim == 4096 and image.id_feature_dims == [4096]
     del image
 
@@ -110,7 +111,7 @@ def test_starts_equal_to_the_baseline(name, backbone):
     for train in (False, True):  # eval: running statistics; train: batch statistics of the same maps
         base.train(train)
         model.train(train)
-        torch.testing.assert_close(model(x)["features"], base(x)["features"], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model(x).features, base(x).features, atol=1e-5, rtol=1e-5)
 
 
 def test_inflation_schemes():
@@ -251,9 +252,9 @@ def test_tclnet_outputs_and_even_frames():
     torch.manual_seed(0)
     model = build_model("tclnet", backbone="resnet_tiny").eval()
     out = model(clip(t=8))
-    a, b = out["id_features"]
-    assert out["triplet_features"][0] is a and out["triplet_features"][1] is b
-    torch.testing.assert_close(out["features"], torch.cat([F.normalize(a, dim=1), F.normalize(b, dim=1)], 1))
+    a, b = out.id_features
+    assert out.triplet_features[0] is a and out.triplet_features[1] is b
+    torch.testing.assert_close(out.features, torch.cat([F.normalize(a, dim=1), F.normalize(b, dim=1)], 1))
     with pytest.raises(ValueError, match="even"):
         model(clip(t=5))
 
@@ -291,9 +292,9 @@ def test_gaitset_is_order_free_and_takes_any_length():
     shuffled = model(x[:, :, torch.tensor([3, 0, 4, 2, 1])])
     for u, v in zip(tensors(out), tensors(shuffled)):
         torch.testing.assert_close(u, v)
-    parts = out["triplet_features"][0]
+    parts = out.triplet_features[0]
     assert parts.shape == (2, 31, 256) and model.feature_dim == 31 * 256
-    torch.testing.assert_close(out["features"], parts.flatten(1))
+    torch.testing.assert_close(out.features, parts.flatten(1))
     for t in (1, 3):
         check_contract(model, model(clip(t=t)), 2)
 

@@ -25,25 +25,38 @@ def run_cli(args, capsys):
     return code, out.out, out.err
 
 
-def test_run_writes_a_self_describing_record_and_is_repeatable(tmp_path, cache, capsys):
-    args = ["run", "--model", "baseline", "--cal", "--runs-dir", str(tmp_path), "--set", f"cache_dir={cache}", *TINY]
+def test_run_fills_a_run_folder_and_a_record_reruns_exactly(tmp_path, cache, capsys):
+    runs = tmp_path / "runs"
+    args = ["run", "--model", "baseline", "--cal", "--runs-dir", str(runs), "--set", f"cache_dir={cache}", *TINY]
     code, out, _ = run_cli(args, capsys)
     assert code == 0 and "general" in out and "cc" in out
-    (first,) = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs if f == "record.json"]
+    (first,) = [os.path.join(d, f) for d, _, fs in os.walk(runs) for f in fs if f == "record.json"]
+    folder = os.path.dirname(first)
+    assert sorted(os.listdir(folder)) == ["config.yaml", "log.txt", "metrics.csv", "model.pt", "record.json"]
     rec = json.load(open(first))
-    assert rec["format"] == "ccreid-bench/run-record/1"
-    assert rec["config"]["cal"] is True and rec["config"]["model"] == "baseline" and rec["seed"] == 0
-    assert rec["versions"]["torch"] and "commit" in rec["git"]
+    assert rec["format"] == "ccreid-bench/run-record/2"
+    cfg = rec["config"]
+    assert cfg["cal"]["enabled"] is True and cfg["model"]["name"] == "baseline" and cfg["system"]["seed"] == 0
+    assert rec["files"]["log"] == "log.txt" and rec["versions"]["torch"] and "commit" in rec["git"]
     assert set(rec["metrics"]) == {"general", "cc", "sc"}
     assert rec["timings"]["train_s"] > 0 and rec["timings"]["test_s"] > 0
     assert len(rec["history"]) == 2 and "cal" in rec["history"][1] and "cal" not in rec["history"][0]
     assert os.path.isfile(rec["checkpoint"])
-    # same seed, same machine: identical metrics
-    other = tmp_path / "again"
-    code, _, _ = run_cli(["run", "--model", "baseline", "--cal", "--runs-dir", str(other),
-                          "--set", f"cache_dir={cache}", *TINY], capsys)
-    (second,) = [os.path.join(d, f) for d, _, fs in os.walk(other) for f in fs if f == "record.json"]
-    assert json.load(open(second))["metrics"] == rec["metrics"]
+    # the log holds what the run printed; metrics.csv one row per epoch; config.yaml is the resolved config
+    log_text = open(os.path.join(folder, "log.txt")).read()
+    assert "epoch 2/2" in log_text and "record: " in log_text and "cc_mAP=" in log_text
+    rows = open(os.path.join(folder, "metrics.csv")).read().splitlines()
+    assert rows[0].startswith("epoch,lr,") and len(rows) == 3 and rows[2].split(",")[0] == "2"
+    from benchmark.config import compose
+    assert compose(config=os.path.join(folder, "config.yaml")).to_dict() == cfg
+    # the recorded run again, from its record: the same config and, on the same machine, the same metrics
+    again = tmp_path / "again"
+    code, _, _ = run_cli(["run", "--config", first, "--runs-dir", str(again), "--no-progress"], capsys)
+    assert code == 0
+    (second,) = [os.path.join(d, f) for d, _, fs in os.walk(again) for f in fs if f == "record.json"]
+    rec2 = json.load(open(second))
+    assert rec2["metrics"] == rec["metrics"] and rec2["history"] == rec["history"]
+    assert {**rec2["config"], "system": None} == {**cfg, "system": None}
 
 
 def test_missing_data_root(tmp_path, capsys):
@@ -68,7 +81,7 @@ def test_unknown_model_suggests_close_names(tmp_path, cache, capsys):
 
 def test_unknown_config_field(capsys):
     code, _, err = run_cli(["run", "--set", "learning_rate=1"], capsys)
-    assert code == 2 and "--set learning_rate: unknown config field" in err
+    assert code == 2 and "override learning_rate: unknown config field" in err
 
 
 def test_undecodable_video_is_one_line_without_traceback(ccvid_tree, tmp_path):
@@ -139,7 +152,7 @@ def test_evaluate_rerank_scores_the_reranked_distances(tmp_path, capsys):
     import numpy as np
     import torch
 
-    from benchmark.evaluation.metrics import evaluate_reference
+    from tests.benchmark.evaluation.oracles import evaluate_reference
     from benchmark.evaluation.rerank import rerank_matrix
     rng = np.random.default_rng(1)
     g = rng.normal(size=(60, 8)).astype(np.float32)

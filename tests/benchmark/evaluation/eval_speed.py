@@ -6,8 +6,8 @@ items, CMC from the cumulative sum, AP from a python list over the whole ranked
 gallery). It is written here from that description, not copied. Both are run on
 the same random problem; the script checks they agree and prints the timings.
 
-    python tests/perf/eval_speed.py                      # 2,000 x 20,000, 2048-d
-    python tests/perf/eval_speed.py --queries 10000 --gallery 120000 --no-yardstick   # LaST scale, peak RSS
+    python tests/benchmark/evaluation/eval_speed.py     # 2,000 x 20,000, 2048-d
+    python tests/benchmark/evaluation/eval_speed.py --queries 10000 --gallery 120000 --no-yardstick   # LaST scale, peak RSS
 """
 from __future__ import annotations
 

@@ -5,14 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.evaluation import metrics
-from benchmark.evaluation.metrics import (
-    PROTOCOLS,
-    evaluate,
-    evaluate_reference,
-    format_table,
-    load_features_npz,
-)
+from benchmark.evaluation import PROTOCOLS, evaluate, format_table, metrics
+from tests.benchmark.evaluation.oracles import evaluate_reference
 
 BOTH = (evaluate, evaluate_reference)
 
@@ -243,6 +237,43 @@ def test_cosine_equals_euclidean_on_normalised_features():
     assert_results_close(cos, evaluate_reference(q, g, *labels, metric="euclidean"))
 
 
+def test_average_precision_matches_sklearn():
+    """mAP checked against an independent AP implementation (scikit-learn).
+
+    General protocol with every gallery item on another camera than every query,
+    so nothing is junk and AP is plain ranking AP over the whole gallery; float64
+    features with continuous values, so there are no ties.
+    """
+    sk_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(21)
+    n_q, n_g, d, n_pid = 30, 240, 6, 12
+    centres = rng.normal(size=(n_pid, d))
+    g_pids = np.concatenate([np.arange(n_pid), rng.integers(0, n_pid, n_g - n_pid)])
+    q_pids = rng.integers(0, n_pid, n_q)  # every query pid has gallery items
+    g = centres[g_pids] + 0.8 * rng.normal(size=(n_g, d))
+    q = centres[q_pids] + 0.8 * rng.normal(size=(n_q, d))
+    q_cams, g_cams = np.zeros(n_q, int), rng.integers(1, 4, n_g)
+    for metric in ("euclidean", "cosine"):
+        if metric == "cosine":
+            qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+            gn = g / np.linalg.norm(g, axis=1, keepdims=True)
+            dist = -(qn @ gn.T)
+        else:
+            dist = ((q[:, None, :] - g[None, :, :]) ** 2).sum(-1)
+        relevant = q_pids[:, None] == g_pids[None, :]
+        aps = [sk_metrics.average_precision_score(relevant[i], -dist[i]) for i in range(n_q)]
+        r = evaluate(q, g, q_pids, g_pids, q_cams, g_cams, metric=metric, chunk_size=7)["general"]
+        assert (r["valid_queries"], r["skipped_queries"]) == (n_q, 0)
+        assert abs(r["mAP"] - float(np.mean(aps))) <= 1e-6, (metric, r["mAP"], np.mean(aps))
+        assert 0.2 < r["mAP"] < 0.9  # a non-trivial ranking: neither perfect nor hopeless
+        assert r["top1"] == pytest.approx(float(np.mean(relevant[np.arange(n_q), dist.argmin(1)])))
+        # the comparison can fail: a slightly different ranking gives a different mAP
+        swapped = dist.copy()
+        swapped[:, [0, 1]] = swapped[:, [1, 0]]
+        worse = np.mean([sk_metrics.average_precision_score(relevant[i], -swapped[i]) for i in range(n_q)])
+        assert abs(worse - r["mAP"]) > 1e-4
+
+
 def test_small_chunks_bounded_memory(monkeypatch):
     rng = np.random.default_rng(11)
     n_q, n_g, d = 300, 5000, 8
@@ -299,48 +330,3 @@ def test_argument_errors():
         evaluate(q, g, [0, 1], [0, 1, 0, 1], [0, 0], [1, 1, 1, 1], ranks=(0, 5))
     with pytest.raises(ValueError, match="chunk_size"):
         evaluate(q, g, [0, 1], [0, 1, 0, 1], [0, 0], [1, 1, 1, 1], chunk_size=0)
-
-
-# ---------------------------------------------------------------------------
-# load_features_npz
-# ---------------------------------------------------------------------------
-def test_load_features_npz_ok(tmp_path):
-    path = tmp_path / "q.npz"
-    np.savez(path, features=np.ones((3, 4), np.float32), pids=[1, 2, 3], camids=[0, 0, 1])
-    out = load_features_npz(path)
-    assert out["features"].shape == (3, 4) and out["clothes"] is None
-    assert out["pids"].tolist() == [1, 2, 3] and out["camids"].tolist() == [0, 0, 1]
-    np.savez(path, features=np.ones((3, 4)), pids=[1, 2, 3], camids=[0, 0, 1], clothes=[5, 6, 7])
-    assert load_features_npz(str(path))["clothes"].tolist() == [5, 6, 7]
-
-
-def test_load_features_npz_errors(tmp_path):
-    path = tmp_path / "bad.npz"
-    np.savez(path, features=np.ones((3, 4)), camids=[0, 0, 1])
-    with pytest.raises(ValueError) as exc:
-        load_features_npz(path)
-    assert str(exc.value) == f"{path}: missing array 'pids'"
-
-    np.savez(path, pids=[1, 2, 3], camids=[0, 0, 1])
-    with pytest.raises(ValueError, match="missing array 'features'"):
-        load_features_npz(path)
-
-    np.savez(path, features=np.ones((3, 4)), pids=[1, 2, 3], camids=[0, 0])
-    with pytest.raises(ValueError) as exc:
-        load_features_npz(path)
-    msg = str(exc.value)
-    assert msg.startswith(f"{path}: array 'camids' has length 2") and "\n" not in msg
-
-    np.savez(path, features=np.ones((3, 4)), pids=[1, 2, 3], camids=[0, 0, 1], clothes=[1])
-    with pytest.raises(ValueError, match="'clothes' has length 1"):
-        load_features_npz(path)
-
-    np.savez(path, features=np.ones(3), pids=[1, 2, 3], camids=[0, 0, 1])
-    with pytest.raises(ValueError, match="'features' must be 2-D"):
-        load_features_npz(path)
-
-    junk = tmp_path / "junk.npz"
-    junk.write_text("not an archive")
-    with pytest.raises(ValueError) as exc:
-        load_features_npz(junk)
-    assert str(exc.value).startswith(f"{junk}: ") and "\n" not in str(exc.value)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from benchmark.evaluation import rerank
-from benchmark.evaluation.rerank import _rerank_dense_reference, k_reciprocal_distances, rerank_matrix
+from benchmark.evaluation.rerank import k_reciprocal_distances, rerank_matrix
+from tests.benchmark.evaluation.oracles import rerank_dense_reference
 
 
 def random_problem(q, g, d, seed, dtype=np.float64, clusters=None):
@@ -53,7 +54,7 @@ CASES = [
 def test_matches_dense_reference(q, g, d, metric, chunk, k1, k2, lam):
     qf, gf = random_problem(q, g, d, seed=q * 1000 + g)
     got = rerank_matrix(qf, gf, k1=k1, k2=k2, lambda_value=lam, metric=metric, chunk_size=chunk)
-    ref = _rerank_dense_reference(qf, gf, k1=k1, k2=k2, lambda_value=lam, metric=metric)
+    ref = rerank_dense_reference(qf, gf, k1=k1, k2=k2, lambda_value=lam, metric=metric)
     assert got.dtype == torch.float32 and got.shape == (q, g)
     np.testing.assert_allclose(got.numpy(), ref, rtol=0, atol=1e-5)
 
@@ -62,7 +63,7 @@ def test_matches_dense_reference(q, g, d, metric, chunk, k1, k2, lam):
 def test_matches_reference_clustered_float32(metric):
     qf, gf = random_problem(40, 200, 32, seed=3, dtype=np.float32, clusters=25)
     got = rerank_matrix(qf, gf, k1=20, k2=6, lambda_value=0.3, metric=metric, chunk_size=9)
-    ref = _rerank_dense_reference(qf, gf, k1=20, k2=6, lambda_value=0.3, metric=metric)
+    ref = rerank_dense_reference(qf, gf, k1=20, k2=6, lambda_value=0.3, metric=metric)
     np.testing.assert_allclose(got.numpy(), ref, rtol=0, atol=1e-5)
 
 
@@ -72,7 +73,7 @@ def test_features_normalized_flag():
     gn = torch.nn.functional.normalize(gf, dim=1)
     a = rerank_matrix(qn, gn, k1=6, k2=3, features_normalized=True, chunk_size=5)
     b = rerank_matrix(qf, gf, k1=6, k2=3, chunk_size=5)
-    ref = _rerank_dense_reference(qn, gn, k1=6, k2=3, features_normalized=True)
+    ref = rerank_dense_reference(qn, gn, k1=6, k2=3, features_normalized=True)
     np.testing.assert_allclose(a.numpy(), ref, rtol=0, atol=1e-5)
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-5)
 
@@ -80,7 +81,7 @@ def test_features_normalized_flag():
 def test_tiny_internal_budgets(monkeypatch):
     """Force many pair slices, sparse row chunks and gather batches: same result."""
     qf, gf = random_problem(19, 120, 10, seed=11, clusters=15)
-    ref = _rerank_dense_reference(qf, gf, k1=8, k2=3, metric="cosine")
+    ref = rerank_dense_reference(qf, gf, k1=8, k2=3, metric="cosine")
     monkeypatch.setattr(rerank, "_PAIR_BUDGET", 7)
     monkeypatch.setattr(rerank, "_SPARSE_ROWS", 13)
     monkeypatch.setattr(rerank, "_GATHER_ELEMENTS", 25)
@@ -131,7 +132,7 @@ def test_empty_query_or_gallery():
 def test_accepts_numpy_and_mixed_dtypes():
     qf, gf = random_problem(6, 30, 5, seed=8)
     a = rerank_matrix(qf.numpy(), gf.float(), k1=5, k2=2)
-    ref = _rerank_dense_reference(qf, gf, k1=5, k2=2)
+    ref = rerank_dense_reference(qf, gf, k1=5, k2=2)
     np.testing.assert_allclose(a.numpy(), ref, rtol=0, atol=1e-5)
 
 
@@ -162,7 +163,7 @@ def test_reranking_fixes_distractor(k1, k2):
     dist = rerank_matrix(qf, gf, k1=k1, k2=k2, lambda_value=0.3, metric="euclidean")[0].numpy()
     assert pids[dist.argmin()] == 0
     assert set(np.argsort(dist, kind="stable")[:4]) == {1, 2, 3, 4}  # the whole own cluster first
-    ref = _rerank_dense_reference(qf, gf, k1=k1, k2=k2, lambda_value=0.3, metric="euclidean")
+    ref = rerank_dense_reference(qf, gf, k1=k1, k2=k2, lambda_value=0.3, metric="euclidean")
     np.testing.assert_allclose(dist, ref[0], rtol=0, atol=1e-5)
 
 
@@ -203,7 +204,7 @@ def test_invalid_arguments(kwargs, match):
         rerank_matrix(qf, gf, **kwargs)
     if "chunk_size" not in kwargs:  # the reference has no chunks
         with pytest.raises(ValueError, match=match):
-            _rerank_dense_reference(qf, gf, **kwargs)
+            rerank_dense_reference(qf, gf, **kwargs)
 
 
 def test_mismatched_or_bad_shapes():
@@ -211,6 +212,6 @@ def test_mismatched_or_bad_shapes():
     with pytest.raises(ValueError, match="feature dimensions differ: query 4, gallery 5"):
         k_reciprocal_distances(qf, torch.zeros(8, 5))
     with pytest.raises(ValueError, match="feature dimensions differ"):
-        _rerank_dense_reference(qf, torch.zeros(8, 5))
+        rerank_dense_reference(qf, torch.zeros(8, 5))
     with pytest.raises(ValueError, match="query_features must be 2-D"):
         k_reciprocal_distances(qf[0], gf)

@@ -40,13 +40,13 @@ def deadline(seconds=60):
 
 @pytest.fixture(scope="module")
 def src(tmp_path_factory):
-    return str(generate(tmp_path_factory.mktemp("synth") / "tiny", TINY, progress=False))
+    return str(generate(tmp_path_factory.mktemp("synth") / "tiny", TINY))
 
 
 @pytest.fixture(scope="module")
 def packed(src, tmp_path_factory):
     dst = str(tmp_path_factory.mktemp("packed") / "tiny-packed")
-    return dst, pack(src, dst, workers=2, progress=False)  # the process-pool path
+    return dst, pack(src, dst, workers=2)  # the process-pool path
 
 
 def psnr(a, b):
@@ -89,7 +89,7 @@ def test_interrupted_pack_resumes_and_skips_done_tracklets(src, tmp_path, monkey
         return real(job)
     monkeypatch.setattr(packmod, "pack_tracklet", flaky)
     with pytest.raises(KeyboardInterrupt):
-        pack(src, dst, progress=False)
+        pack(src, dst)
     done = sorted(calls)
     assert all(os.path.isfile(p) for p in done)
     assert not os.path.exists(os.path.join(dst, "train.txt"))  # annotations come last: not a readable pack yet
@@ -97,27 +97,27 @@ def test_interrupted_pack_resumes_and_skips_done_tracklets(src, tmp_path, monkey
         read_ccvid(dst, backend="video")
     mtimes = {p: os.stat(p).st_mtime_ns for p in done}
     monkeypatch.setattr(packmod, "pack_tracklet", real)
-    summary = pack(src, dst, progress=False)
+    summary = pack(src, dst)
     assert (summary["packed"], summary["skipped"]) == (2, 2)
     assert {p: os.stat(p).st_mtime_ns for p in done} == mtimes  # the finished videos were not redone
     assert len(read_ccvid(dst, backend="video").train) == 2
-    again = pack(src, dst, progress=False)
+    again = pack(src, dst)
     assert (again["packed"], again["skipped"], again["psnr_frames"]) == (0, 4, 0)
 
 
 def test_pack_errors_are_one_line_and_name_the_problem(src, tmp_path, capsys):
     with pytest.raises(DatasetError, match="nowhere: dataset folder not found"):
-        pack(str(tmp_path / "nowhere"), str(tmp_path / "a"), progress=False)
+        pack(str(tmp_path / "nowhere"), str(tmp_path / "a"))
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     with pytest.raises(PackError, match="is not a pack"):
-        pack(src, str(other), progress=False)
+        pack(src, str(other))
     assert os.listdir(other) == ["notes.txt"]  # untouched
     done = tmp_path / "done"
-    pack(src, str(done), progress=False)
+    pack(src, str(done))
     with pytest.raises(PackError, match="rerun with those settings"):
-        pack(src, str(done), PackSettings(gop=4), progress=False)
+        pack(src, str(done), PackSettings(gop=4))
     with pytest.raises(PackError, match="--gop"):
         PackSettings(gop=0)
     # through the CLI: exit status 2 and one line on stderr
@@ -139,7 +139,7 @@ def test_unreadable_jpeg_is_named(src, tmp_path):
     with open(os.path.join(folder, "00003.jpg"), "wb") as f:
         f.write(b"not a jpeg at all")
     with pytest.raises(DatasetError, match=r"00003\.jpg: cannot decode image"):
-        pack(str(bad), str(tmp_path / "out"), progress=False)
+        pack(str(bad), str(tmp_path / "out"))
 
 
 @pytest.mark.parametrize("content", ["empty", "non-image"])
@@ -152,7 +152,7 @@ def test_empty_or_non_image_folder_is_named(src, tmp_path, content):
             f.write("frames went missing")
     name = os.path.basename(folder)
     with deadline(), pytest.raises(DatasetError, match=f"{name}: frame folder has no image files"):
-        pack(str(bad), str(tmp_path / "out"), progress=False)
+        pack(str(bad), str(tmp_path / "out"))
     with deadline(), pytest.raises(DatasetError, match=f"{name}: frame folder has no image files"):
         read_ccvid(str(bad))
 
@@ -191,7 +191,7 @@ def _tree(root, sizes, mode="RGB"):
 def test_odd_and_mixed_frame_sizes_are_packed(tmp_path, pix_fmt):
     src = tmp_path / "src"
     _tree(src, [(17, 9), (18, 10), (17, 9), (18, 10), (17, 9)])
-    summary = pack(str(src), str(tmp_path / "out"), PackSettings(pix_fmt=pix_fmt), progress=False)
+    summary = pack(str(src), str(tmp_path / "out"), PackSettings(pix_fmt=pix_fmt))
     assert summary["packed"] == 3 and summary["psnr_frames"] == 15 and summary["psnr_mean"] >= 35
     v = read_ccvid(str(tmp_path / "out"), backend="video").query[0]
     assert VideoFileReader().read(v, [0, 4], (18, 10)).shape == (2, 18, 10, 3)
@@ -201,12 +201,12 @@ def test_odd_and_mixed_frame_sizes_are_packed(tmp_path, pix_fmt):
 def test_greyscale_frames_are_packed(tmp_path):
     src = tmp_path / "src"
     _tree(src, [(32, 16)] * 4, mode="L")
-    summary = pack(str(src), str(tmp_path / "out"), progress=False)
+    summary = pack(str(src), str(tmp_path / "out"))
     assert summary["packed"] == 3 and summary["psnr_mean"] >= 35
 
 
 def test_measure_reports_every_setting(src):
-    m = measure(src, gops=(4, 8), crfs=(10,), pix_fmts=("yuv444p",), tracklets=2, clips=3, rounds=1, progress=False)
+    m = measure(src, gops=(4, 8), crfs=(10,), pix_fmts=("yuv444p",), tracklets=2, clips=3, rounds=1)
     assert [(r["gop"], r["crf"]) for r in m["rows"]] == [(4, 10), (8, 10)]
     for r in m["rows"]:
         assert r["bytes_per_frame"] > 0 and r["psnr_mean"] >= 35 and r["clip_ms"] > 0
@@ -237,8 +237,7 @@ def test_yardstick_matches_the_reference_transforms(src):
 @pytest.mark.parametrize("use_pack", [False, True])
 def test_profile_loaders_rows(src, packed, use_pack):
     dst, _ = packed
-    result = profile_loaders(src, dst if use_pack else None, clips=4, size=(64, 32), threads=1, batch=3,
-                             progress=False)
+    result = profile_loaders(src, dst if use_pack else None, clips=4, size=(64, 32), threads=1, batch=3)
     rows = {(r["backend"], r["mode"], r["psnr_db"] is None): r for r in result["rows"]}
     assert len(result["rows"]) == 6
     for mode in ("train", "test"):

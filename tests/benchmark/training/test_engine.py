@@ -41,11 +41,11 @@ def test_clothes_step_trains_only_the_clothes_classifier_on_detached_features():
     clips, pids, clothes = batch()
     # expected clothes classifier after step 1: Adam on CE(16 * cos(f.detach())) alone
     ref_cls = copy.deepcopy(tr.heads.clothes_classifier)
-    ref_opt = torch.optim.Adam(ref_cls.parameters(), lr=tr.cfg.lr, weight_decay=tr.cfg.weight_decay)
+    ref_opt = torch.optim.Adam(ref_cls.parameters(), lr=tr.cfg.optim.lr, weight_decay=tr.cfg.optim.weight_decay)
     tr.model.train()
     model_copy = copy.deepcopy(tr.model)
     with torch.no_grad():
-        f = model_copy(clips)["features"]
+        f = model_copy(clips).features
     F.cross_entropy(16 * ref_cls(f), clothes).backward()
     ref_opt.step()
 
@@ -109,7 +109,7 @@ def test_augment_repeats_per_epoch_and_iteration_and_is_off_by_default():
 
 
 def test_flip_features_are_the_sum_of_a_clip_and_its_mirror():
-    from benchmark.training.trainer import extract_features
+    from benchmark.training.features import extract_features
 
     torch.manual_seed(0)
     model = build_model("image", "resnet_tiny").eval()
@@ -118,11 +118,11 @@ def test_flip_features_are_the_sum_of_a_clip_and_its_mirror():
 
     class Loader(list):
         dataset = [None] * 3
-    feats = extract_features(model, Loader(loader), torch.device("cpu"), progress=False, flip=True)
+    feats = extract_features(model, Loader(loader), torch.device("cpu") , flip=True)
     from samplers import normalize_clips
     x = normalize_clips(clips)
     with torch.no_grad():
-        expected = F.normalize(model(x)["features"] + model(x.flip(-1))["features"], dim=1)
+        expected = F.normalize(model(x).features + model(x.flip(-1)).features, dim=1)
     assert torch.allclose(feats, expected, atol=1e-5)
-    plain = extract_features(model, Loader(loader), torch.device("cpu"), progress=False)
+    plain = extract_features(model, Loader(loader), torch.device("cpu"))
     assert not torch.allclose(plain, expected, atol=1e-3)

@@ -40,7 +40,8 @@ def test_image_preset_trains_and_evaluates_ltcc_with_cal(tmp_path, capsys):
     assert rec["dataset"]["name"] == "ltcc" and rec["dataset"]["kind"] == "image"
     assert rec["dataset"]["splits"]["train"]["tracklets"] == 32 and rec["dataset"]["num_train_clothes"] == 8
     cfg = rec["config"]
-    assert (cfg["model"], cfg["seq_len"], cfg["test_flip"], cfg["label_smoothing"], cfg["cal"]) == \
+    assert (cfg["model"]["name"], cfg["data"]["seq_len"], cfg["eval"]["flip"], cfg["loss"]["label_smoothing"],
+            cfg["cal"]["enabled"]) == \
         ("image", 1, True, 0.1, True)
     assert set(rec["metrics"]) == {"general", "cc", "sc"}
     assert rec["metrics"]["cc"]["valid_queries"] == 6  # every query image has the other suit on another camera
@@ -71,7 +72,7 @@ def test_general_only_dataset_reports_general_only(tmp_path, capsys):
     rec = json.load(open(out.strip().splitlines()[-1].split("record: ")[1]))
     assert list(rec["metrics"]) == ["general"]
     assert rec["metrics"]["general"]["valid_queries"] == 2
-    assert rec["config"]["triplet_weight"] == 1.0  # LaST's image-recipe default
+    assert rec["config"]["loss"]["triplet_weight"] == 1.0  # LaST's image-recipe default
 
 
 def test_datasets_lists_and_checks(tmp_path, capsys):
@@ -134,7 +135,7 @@ def test_video_dataset_from_the_catalog_trains_end_to_end(tmp_path, capsys):
     assert code == 0, out
     rec = json.load(open(out.strip().splitlines()[-1].split("record: ")[1]))
     assert rec["dataset"]["name"] == "mevid" and rec["dataset"]["splits"]["train"]["frames"] == 40
-    assert rec["config"]["model"] == "baseline" and rec["config"]["seq_len"] == 8
+    assert rec["config"]["model"]["name"] == "baseline" and rec["config"]["data"]["seq_len"] == 8
     # queries are rows 0 (201, outfit 1, cam 1) and 2 (202, outfit 1, cam 2); the gallery holds each person's
     # other outfit on the other camera, a match under both the general and the clothes-changing protocol
     assert rec["metrics"]["general"]["valid_queries"] == 2 and rec["metrics"]["cc"]["valid_queries"] == 2

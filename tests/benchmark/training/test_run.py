@@ -10,22 +10,22 @@ TINY = ["synth.num_train_ids=4", "synth.num_test_ids=3", "synth.num_frames=12", 
 
 def test_fork_equals_fresh_run(tmp_path):
     over = TINY + [f"cache_dir={tmp_path / 'cache'}", f"runs_dir={tmp_path / 'runs'}"]
-    base = Session(make_config("cpu", over, epochs=3, progress=False), log=lambda *_: None)
+    base = Session(make_config("cpu", over, epochs=3))
     base.train_to(1)
-    forked = base.fork(cal=True, cal_start_epoch=1, cal_epsilon=0.7).finish()
+    forked = base.fork(**{"cal.enabled": True, "cal.start_epoch": 1, "cal.epsilon": 0.7}).finish()
     plain = base.finish()
-    fresh = run(make_config("cpu", over, epochs=3, progress=False, cal=True, cal_start_epoch=1, cal_epsilon=0.7),
-                log=lambda *_: None)
-    assert forked["metrics"] == fresh["metrics"]
-    assert forked["history"][-1]["loss"] == fresh["history"][-1]["loss"]
-    assert forked["forked_at_epoch"] == 1 and fresh["forked_at_epoch"] is None
-    assert plain["history"][0] == forked["history"][0]  # shared ID-only prefix
-    assert "cal" in forked["history"][-1] and "cal" not in plain["history"][-1]
+    fresh = run(make_config("cpu", over, epochs=3, cal=True, cal_start_epoch=1, cal_epsilon=0.7))
+    assert forked.metrics == fresh.metrics
+    assert forked.history[-1]["loss"] == fresh.history[-1]["loss"]
+    assert forked.forked_at_epoch == 1 and fresh.forked_at_epoch is None
+    assert plain.history[0] == forked.history[0]  # shared ID-only prefix
+    assert "cal" in forked.history[-1] and "cal" not in plain.history[-1]
+    assert forked.config == fresh.config and forked.run_id != plain.run_id
 
 
 def test_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch):
     over = TINY + [f"cache_dir={tmp_path / 'cache'}", f"runs_dir={tmp_path / 'runs'}"]
     monkeypatch.setattr(run_module, "git_state", lambda: {"commit": "start", "dirty": False})
-    session = Session(make_config("cpu", over, epochs=1, progress=False), log=lambda *_: None)
+    session = Session(make_config("cpu", over, epochs=1))
     monkeypatch.setattr(run_module, "git_state", lambda: {"commit": "committed meanwhile", "dirty": False})
-    assert session.finish()["git"] == {"commit": "start", "dirty": False}
+    assert session.finish().git == {"commit": "start", "dirty": False}

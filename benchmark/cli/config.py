@@ -1,0 +1,42 @@
+"""``benchmark config``: the resolved config of a preset, a file or a recorded run, as YAML."""
+from __future__ import annotations
+
+from .common import add_examples, build_config, config_parent, formatter, say
+
+
+def register(sub) -> None:
+    c = sub.add_parser("config", help="print the resolved config (YAML) of a preset, a file or a recorded run",
+                       formatter_class=formatter(),
+                       description="Compose a config exactly as 'benchmark run' would (preset or file, the flags, "
+                                   "the overrides), check every field, and print it as YAML; nothing runs. "
+                                   "The output is itself a config file for --config.",
+                       epilog=add_examples(["benchmark config show                          # the CPU default",
+                                            "benchmark config show --preset paper --data-root /data/CCVID",
+                                            "benchmark config show --config configs/image.yaml --dataset last "
+                                            "--data-root /data/last",
+                                            "benchmark config show --config runs/<run id>/record.json",
+                                            "benchmark config show --preset paper optim.lr=1e-4 > my.yaml",
+                                            "benchmark config presets"]))
+    csub = c.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = csub.add_parser("show", parents=[config_parent()], formatter_class=formatter(),
+                           help="print the resolved config as YAML")
+    show.set_defaults(func=show_main)
+    pr = csub.add_parser("presets", help="list the built-in configs (configs/*.yaml)")
+    pr.set_defaults(func=presets_main)
+
+
+def show_main(args) -> int:
+    from ..config import to_yaml
+    cfg, warnings = build_config(args)
+    for w in warnings:
+        say(f"# warning: {w}")
+    say(to_yaml(cfg).rstrip())
+    return 0
+
+
+def presets_main(args) -> int:
+    from ..config import CONFIG_DIR, presets
+    for name in presets():
+        first = (CONFIG_DIR / f"{name}.yaml").read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+        say(f"{name:8s} {first}")
+    return 0

@@ -1,0 +1,36 @@
+"""``benchmark models``: the registered models with parameters, GFLOPs and measured clips/s."""
+from __future__ import annotations
+
+from .common import add_examples, formatter, say
+
+
+def register(sub) -> None:
+    m = sub.add_parser("models", help="registered models: parameters, GFLOPs per clip, measured clips/s",
+                       formatter_class=formatter(),
+                       epilog=add_examples(["benchmark models", "benchmark models ap3d i3d --backbone resnet18",
+                                            "benchmark models --backbone resnet_tiny --height 64 --width 32"]))
+    m.add_argument("names", nargs="*", help="models to show (default: all registered)")
+    m.add_argument("--backbone", default="resnet50")
+    m.add_argument("--height", type=int, default=256)
+    m.add_argument("--width", type=int, default=128)
+    m.add_argument("--seq-len", type=int, default=8)
+    m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--no-speed", action="store_true", help="skip the clips/s measurement")
+    m.set_defaults(func=main)
+
+
+def main(args) -> int:
+    import torch
+    from tabulate import tabulate
+
+    from ..tools.model_table import model_rows
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    headers, rows = model_rows(args.names or None, backbone=args.backbone, height=args.height, width=args.width,
+                               seq_len=args.seq_len, measure_speed=not args.no_speed)
+    shown = [[n, f"{p:,}", f"{g:.2f}" if g is not None else "n/a", f"{c:.2f}" if c is not None else "-", losses]
+             for n, p, g, c, losses in rows]
+    say(f"backbone {args.backbone}, {args.seq_len}-frame {args.height}x{args.width} clips, "
+        f"{torch.get_num_threads()} threads")
+    say(tabulate(shown, headers=headers, tablefmt="github", disable_numparse=True))
+    return 0

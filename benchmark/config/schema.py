@@ -1,0 +1,205 @@
+"""The run configuration: typed dataclasses nested by concern.
+
+These dataclasses are the schema of every config file under ``configs/`` and of
+the ``config`` section of a run record: OmegaConf builds a structured config from
+them, so a file or an override with an unknown key or a value of the wrong type
+is refused with the key's full name. Their defaults are the ``cpu`` preset (the
+embedded dataset on a 2-core CPU in a few minutes).
+
+The names of the flat configuration used before sections existed (``lr``,
+``cal_epsilon``, ``data_root``, ...) stay valid as aliases (:data:`FLAT_ALIASES`):
+``--set lr=3e-4`` is ``optim.lr=3e-4``, and records written with the flat
+layout are upgraded through the same table.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "embedded"          # "embedded" (generated) or a catalog name (`benchmark datasets`)
+    root: Optional[str] = None         # the dataset's folder (none for the embedded dataset)
+    options: Dict[str, Any] = field(default_factory=dict)  # reader options, e.g. {split: val} for LaST
+    backend: str = "auto"              # auto | frames | video
+    synth: Dict[str, Any] = field(default_factory=dict)    # SynthConfig overrides for the embedded dataset
+    cache_dir: Optional[str] = None    # where the embedded dataset is cached (default ~/.cache/ccreid-bench)
+    val_ids: int = 0                   # >0: hold out that many training ids as query/gallery (tuning)
+    val_seed: Optional[int] = 0        # which ids are held out (null: the run's seed)
+    height: int = 64
+    width: int = 32
+    seq_len: int = 8                   # frames per clip
+    stride: int = 4                    # frame step inside a clip
+    sampling: str = "stride"           # stride | tsn
+    dense_piece: int = 64              # training videos are cut into pieces of this many frames (0: whole)
+    flip: bool = True                  # random horizontal flip of training clips
+    random_crop: float = 0.0           # image recipe: p of upscale-1.125-and-crop
+    random_erasing: float = 0.0        # image recipe: p of random erasing
+    num_ids: int = 8                   # P identities per batch
+    clips_per_id: int = 4              # K clips per identity
+
+
+@dataclass
+class ModelConfig:
+    name: str = "baseline"             # a registered temporal model (`benchmark models`)
+    backbone: str = "resnet_tiny"      # a registered 2-D backbone
+    pretrained: Optional[str] = None   # a local ImageNet .pth, or "imagenet" for torchvision's cache
+    res4_stride: int = 1               # stride of the last ResNet stage (1: the reference's last stride 1)
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 30
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    lr_steps: List[int] = field(default_factory=lambda: [10, 25])
+    lr_gamma: float = 0.1
+    clothes_lr: Optional[float] = 1e-2  # the clothes classifier's Adam lr (null: same as lr, as the reference)
+
+
+@dataclass
+class LossConfig:
+    recipe: str = "suite"              # suite: these fields as given | model: the model's own losses fill them
+    label_smoothing: float = 0.0       # ID loss label smoothing (0.1 in the image recipe)
+    triplet_weight: float = 0.0
+    triplet_margin: float = 0.3
+    triplet_distance: str = "cosine"   # cosine | euclidean
+    triplet_mining: str = "hard"       # hard (batch-hard) | all (every triplet, mean over non-zero)
+
+
+@dataclass
+class CALConfig:
+    enabled: bool = False              # the Clothes-based Adversarial Loss (`--cal`)
+    epsilon: float = 1.0               # Eq. 5's epsilon
+    scale: float = 16.0                # cosine logit scale s
+    start_epoch: int = 10              # first epoch with the CAL term
+    clothes_start_epoch: int = 0       # first epoch the clothes classifier learns
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0                     # evaluate every N epochs (0: only after the last one)
+    clips_per_batch: int = 128         # test clips per forward pass
+    metric: str = "cosine"             # cosine | euclidean
+    rerank: bool = False               # k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)
+    flip: bool = False                 # test feature = f(x) + f(mirrored x) (image recipe)
+
+
+@dataclass
+class SystemConfig:
+    seed: int = 0
+    device: str = "auto"               # auto | cpu | cuda | cuda:N
+    threads: int = 2                   # torch threads (0: torch's default)
+    workers: int = 0                   # DataLoader worker processes
+    runs_dir: str = "runs"             # run folders go here
+    save_checkpoint: bool = True
+
+
+@dataclass
+class Config:
+    preset: str = "cpu"                # the built-in config the run started from
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    cal: CALConfig = field(default_factory=CALConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    system: SystemConfig = field(default_factory=SystemConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain nested dict (lists, dicts, scalars): what a record and config.yaml hold."""
+        return dataclasses.asdict(self)
+
+    def flat(self) -> Dict[str, Any]:
+        """``{"optim.lr": 0.001, ...}``: one entry per leaf field."""
+        return dict(flatten(self.to_dict()))
+
+    def replace(self, **dotted: Any) -> "Config":
+        """A copy with dotted fields changed: ``cfg.replace(**{"cal.enabled": True})``."""
+        new = copy.deepcopy(self)
+        for key, value in dotted.items():
+            section, _, name = key.rpartition(".")
+            target = getattr(new, section) if section else new
+            if not hasattr(target, name):
+                raise KeyError(key)
+            setattr(target, name, value)
+        return new
+
+
+SECTIONS: Tuple[str, ...] = ("data", "model", "optim", "loss", "cal", "eval", "system")
+
+
+def flatten(d: Dict[str, Any], prefix: str = "") -> Iterator[Tuple[str, Any]]:
+    """Leaf fields of a nested config dict as (dotted key, value); dict-valued fields stay whole."""
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k in SECTIONS and not prefix:
+            yield from flatten(v, f"{key}.")
+        else:
+            yield key, v
+
+
+def leaf_keys() -> List[str]:
+    """Every dotted field name of the schema."""
+    return [k for k, _ in flatten(Config().to_dict())]
+
+
+# The flat layout of format 1 records and of `--set` before sections existed -> dotted field.
+FLAT_ALIASES: Dict[str, str] = {
+    "dataset": "data.dataset", "data_root": "data.root", "dataset_options": "data.options",
+    "backend": "data.backend", "synth": "data.synth", "cache_dir": "data.cache_dir", "val_ids": "data.val_ids",
+    "val_seed": "data.val_seed", "height": "data.height", "width": "data.width", "seq_len": "data.seq_len",
+    "stride": "data.stride", "sampling": "data.sampling", "dense_piece": "data.dense_piece", "flip": "data.flip",
+    "random_crop": "data.random_crop", "random_erasing": "data.random_erasing", "num_ids": "data.num_ids",
+    "clips_per_id": "data.clips_per_id",
+    "model": "model.name", "backbone": "model.backbone", "pretrained": "model.pretrained",
+    "res4_stride": "model.res4_stride",
+    "epochs": "optim.epochs", "lr": "optim.lr", "weight_decay": "optim.weight_decay", "lr_steps": "optim.lr_steps",
+    "lr_gamma": "optim.lr_gamma", "clothes_lr": "optim.clothes_lr",
+    "loss_recipe": "loss.recipe", "label_smoothing": "loss.label_smoothing", "triplet_weight": "loss.triplet_weight",
+    "triplet_margin": "loss.triplet_margin", "triplet_distance": "loss.triplet_distance",
+    "triplet_mining": "loss.triplet_mining",
+    "cal": "cal.enabled", "cal_epsilon": "cal.epsilon", "cal_scale": "cal.scale", "cal_start_epoch": "cal.start_epoch",
+    "clothes_start_epoch": "cal.clothes_start_epoch",
+    "eval_every": "eval.every", "test_clips_per_batch": "eval.clips_per_batch", "metric": "eval.metric",
+    "rerank": "eval.rerank", "test_flip": "eval.flip",
+    "seed": "system.seed", "device": "system.device", "threads": "system.threads", "workers": "system.workers",
+    "runs_dir": "system.runs_dir", "save_checkpoint": "system.save_checkpoint",
+}
+# flat fields that no longer exist: progress bars are a matter of the terminal, not of the experiment
+RETIRED_FLAT_FIELDS = ("progress",)
+
+
+def dotted_key(key: str) -> str:
+    """A user's key (dotted, or a flat alias, or ``synth.X``) -> the schema's dotted key."""
+    if key in FLAT_ALIASES:
+        return FLAT_ALIASES[key]
+    head, dot, rest = key.partition(".")
+    if dot and head in ("synth", "dataset_options"):
+        return f"{FLAT_ALIASES[head]}.{rest}"
+    return key
+
+
+def upgrade_config(d: Dict[str, Any]) -> Dict[str, Any]:
+    """A config dict of any layout the suite wrote (flat format 1, or sectioned) -> sectioned.
+
+    Flat keys move to their section through :data:`FLAT_ALIASES`; retired fields are
+    dropped; fields the record lacks stay absent (they read as today's defaults).
+    """
+    out: Dict[str, Any] = {}
+    for key, value in d.items():
+        if key in RETIRED_FLAT_FIELDS:
+            continue
+        if key in SECTIONS and isinstance(value, dict):
+            out.setdefault(key, {}).update(value)
+            continue
+        dotted = FLAT_ALIASES.get(key, key)
+        section, _, name = dotted.rpartition(".")
+        if section:
+            out.setdefault(section, {})[name] = list(value) if isinstance(value, tuple) else value
+        else:
+            out[name] = value
+    return out

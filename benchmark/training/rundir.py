@@ -1,0 +1,120 @@
+"""A run folder, filled as the run goes.
+
+At the start: ``config.yaml`` (the resolved config) and ``log.txt`` (everything the
+run logs, through :mod:`logging`). After each epoch: one row of ``metrics.csv``
+(and TensorBoard event files under ``tb/`` when the ``tensorboard`` package is
+installed). At the end: ``model.pt`` and ``record.json``.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import shutil
+from typing import Any, Dict, List, Optional
+
+from ..config import Config, ConfigError, to_yaml
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# fixed columns, so that a spreadsheet or pandas reads every run alike; a cell is empty where
+# the value does not exist (no CAL term before CAL starts, no metrics between evaluations)
+SCALARS = ("epoch", "lr", "iterations", "loss", "id_loss", "triplet", "cal", "clothes_loss", "clothes_acc_within_id",
+           *(f"{p}_{m}" for p in ("general", "cc", "sc") for m in ("top1", "mAP")))
+FILES = {"config": "config.yaml", "log": "log.txt", "scalars": "metrics.csv", "checkpoint": "model.pt",
+         "record": "record.json"}
+
+
+class RunFolder:
+    """``runs_dir/run_id`` (a suffix ``-2``, ``-3``... when taken), its log handler and scalar files."""
+
+    def __init__(self, runs_dir: str, run_id: str):
+        try:
+            os.makedirs(runs_dir, exist_ok=True)
+            path = os.path.join(runs_dir, run_id)
+            suffix = 1
+            while True:
+                try:
+                    os.mkdir(path)
+                    break
+                except FileExistsError:
+                    suffix += 1
+                    path = os.path.join(runs_dir, f"{run_id}-{suffix}")
+        except OSError as e:
+            raise ConfigError(f"system.runs_dir {runs_dir!r}: cannot create a run folder there "
+                              f"({e.strerror or type(e).__name__})") from None
+        self.path = path
+        self.run_id = os.path.basename(path)
+        self._handler: Optional[logging.Handler] = None
+        self._tb = None
+
+    def file(self, kind: str) -> str:
+        return os.path.join(self.path, FILES[kind])
+
+    def write_config(self, cfg: Config) -> None:
+        with open(self.file("config"), "w", encoding="utf-8") as f:
+            f.write(to_yaml(cfg))
+
+    def start_log(self, copy_from: Optional["RunFolder"] = None) -> None:
+        """Send every log line of the suite to ``log.txt`` (after the lines of ``copy_from``, a fork's parent)."""
+        if copy_from is not None and os.path.isfile(copy_from.file("log")):
+            shutil.copyfile(copy_from.file("log"), self.file("log"))
+        handler = logging.FileHandler(self.file("log"), mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setLevel(logging.INFO)
+        logging.getLogger().addHandler(handler)
+        self._handler = handler
+
+    def write_scalars(self, history: List[Dict[str, Any]]) -> None:
+        """``metrics.csv`` from the whole history (a fork starts with its parent's epochs)."""
+        with open(self.file("scalars"), "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(SCALARS)
+            for entry in history:
+                writer.writerow(_row(entry))
+
+    def append_scalars(self, entry: Dict[str, Any]) -> None:
+        """One epoch: a row of ``metrics.csv`` (flushed now) and TensorBoard scalars if available."""
+        new = not os.path.isfile(self.file("scalars"))
+        with open(self.file("scalars"), "a", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(SCALARS)
+            writer.writerow(_row(entry))
+        tb = self._tensorboard()
+        if tb is not None:
+            for name, value in zip(SCALARS[1:], _row(entry)[1:]):
+                if value != "":
+                    tb.add_scalar(name, value, entry["epoch"])
+            tb.flush()
+
+    def _tensorboard(self):
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional
+                self._tb = False
+            else:
+                self._tb = SummaryWriter(os.path.join(self.path, "tb"))
+        return self._tb or None
+
+    def close(self) -> None:
+        if self._handler is not None:
+            logging.getLogger().removeHandler(self._handler)
+            self._handler.close()
+            self._handler = None
+        if self._tb:
+            self._tb.close()
+            self._tb = None
+
+    def remove(self) -> None:
+        """Delete the folder (a run that failed before training wrote nothing worth keeping)."""
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _row(entry: Dict[str, Any]) -> List[Any]:
+    flat = dict(entry)
+    for protocol, scores in (entry.get("metrics") or {}).items():
+        for name, value in (scores or {}).items():
+            flat[f"{protocol}_{name}"] = value
+    return ["" if flat.get(k) is None else flat[k] for k in SCALARS]
