@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from typing import List, Optional
 
@@ -27,9 +28,23 @@ def build() -> argparse.ArgumentParser:
     return p
 
 
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+
+
+def with_set(argv: List[str]) -> List[str]:
+    """Bare ``KEY=VALUE`` words become ``--set KEY=VALUE``, so overrides may stand anywhere on the line."""
+    out: List[str] = []
+    for i, word in enumerate(argv):
+        if OVERRIDE.match(word) and (i == 0 or argv[i - 1] != "--set"):
+            out += ["--set", word]
+        else:
+            out.append(word)
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_set(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -93,7 +93,7 @@ def config_parent(sweep: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable), e.g. optim.lr=3e-4, lr=3e-4, "
                         "synth.clothes_strength=0.5")
-    g.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more overrides, as --set")
+    g.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides anywhere on the line, as --set")
     return p
 
 

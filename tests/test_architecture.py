@@ -1,0 +1,147 @@
+"""The house rules, checked on the source: packages import only to their left, no import cycle anywhere,
+and the command-line and config code stays in short functions."""
+import ast
+import os
+from collections import defaultdict
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAYERS = ("ccvid", "samplers", "temporal_models", "benchmark", "leaderboards")
+
+
+def modules():
+    """{dotted module name: path} of every module of the five packages (``pkg.__init__`` for packages)."""
+    out = {}
+    for top in LAYERS:
+        for folder, _, files in os.walk(os.path.join(REPO, top)):
+            for f in files:
+                if f.endswith(".py"):
+                    rel = os.path.relpath(os.path.join(folder, f), REPO)[:-3].replace(os.sep, ".")
+                    out[rel] = os.path.join(folder, f)
+    return out
+
+
+def resolve(name, mods):
+    """The module a dotted name means: itself, or its package's __init__; None outside the suite."""
+    if name in mods:
+        return name
+    if f"{name}.__init__" in mods:
+        return f"{name}.__init__"
+    return None
+
+
+def package_of(mod):
+    """The package a module lives in (for ``a.b.__init__``: ``a``, the package holding ``a.b``)."""
+    parts = mod.split(".")
+    return ".".join(parts[:-2] if parts[-1] == "__init__" else parts[:-1])
+
+
+def imports(mod, path, mods):
+    """Modules of the suite that ``mod`` imports anywhere in its body (lazy imports included)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    pkg = mod[:-len(".__init__")] if mod.endswith(".__init__") else package_of(mod)  # what "." means here
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = pkg.split(".")[:len(pkg.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            names = [f"{base}.{a.name}" for a in node.names] + [base]
+        else:
+            continue
+        for name in names:
+            target = resolve(name, mods)
+            if target is None:
+                continue
+            found.add(target)
+            # importing a.b.c runs a/__init__ and a/b/__init__ first, unless the importer lives inside them
+            parts = package_of(target).split(".")
+            for i in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:i])
+                init = prefix + ".__init__"
+                if init in mods and init != target and not mod.startswith(prefix + "."):
+                    found.add(init)
+    found.discard(mod)
+    return found
+
+
+@pytest.fixture(scope="module")
+def graph():
+    mods = modules()
+    return {m: imports(m, p, mods) for m, p in mods.items()}
+
+
+def test_packages_import_only_to_their_left(graph):
+    wrong = [(m, t) for m, ts in graph.items() for t in ts
+             if LAYERS.index(t.split(".")[0]) > LAYERS.index(m.split(".")[0])]
+    assert not wrong, wrong
+
+
+def test_no_import_cycle_anywhere(graph):
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert not cycles, cycles
+    assert "benchmark.config.__init__" in graph["benchmark.records"]  # the graph holds the package inits
+
+
+def test_the_checker_sees_a_cycle_and_a_lazy_import(tmp_path):
+    # the checker itself must be able to fail: a lazy import inside a function counts
+    mods = {"benchmark.a": str(tmp_path / "a.py"), "benchmark.b": str(tmp_path / "b.py")}
+    (tmp_path / "a.py").write_text("from . import b\n")
+    (tmp_path / "b.py").write_text("def f():\n    from .a import x\n")
+    assert imports("benchmark.a", mods["benchmark.a"], mods) == {"benchmark.b"}
+    assert imports("benchmark.b", mods["benchmark.b"], mods) == {"benchmark.a"}
+
+
+def test_the_evaluation_library_needs_nothing_else_of_the_suite(graph):
+    outside = {t for m, ts in graph.items() if m.startswith("benchmark.evaluation.") for t in ts
+               if not t.startswith("benchmark.evaluation.")}
+    assert not outside, outside
+
+
+def test_benchmark_is_split_by_job():
+    subs = {d for d in os.listdir(os.path.join(REPO, "benchmark"))
+            if os.path.isfile(os.path.join(REPO, "benchmark", d, "__init__.py"))}
+    assert {"evaluation", "training", "tools", "cli", "config"} <= subs
+
+
+@pytest.mark.parametrize("folder", ["benchmark/cli", "benchmark/config"])
+def test_cli_and_config_functions_stay_short(folder):
+    long = []
+    for f in sorted(os.listdir(os.path.join(REPO, folder))):
+        if f.endswith(".py"):
+            tree = ast.parse(open(os.path.join(REPO, folder, f), encoding="utf-8").read())
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > 80:
+                        long.append(f"{folder}/{f}:{node.lineno} {node.name} ({n} lines)")
+    assert not long, long
