@@ -9,9 +9,9 @@ from typing import Dict, List, Sequence, Tuple
 
 from ccvid.progress import set_progress
 
-from ..config import Config, ConfigError, compose, check, dotted_key
+from .. import SUITE_LOGGERS
+from ..config import Config, ConfigError, check, compose, dotted_key
 
-SUITE_LOGGERS = ("ccvid", "samplers", "temporal_models", "benchmark", "leaderboards")
 log = logging.getLogger("benchmark")
 
 

@@ -1,6 +1,6 @@
 """Re-identification ranking metrics: CMC top-k, mAP and mINP.
 
-Protocols (REFERENCE section E). For a query, a gallery item of the same
+Protocols (docs/reference-facts.md, E). For a query, a gallery item of the same
 person is
 
 * ``general``: good if it comes from a different camera, junk otherwise;

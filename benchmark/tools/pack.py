@@ -387,7 +387,7 @@ def measure(src: str, gops: Sequence[int] = (4, 8, 16, 32), crfs: Sequence[float
             seed: int = 0, workdir: Optional[str] = None) -> Dict[str, object]:
     """Encode a sample of tracklets with every setting; report size, PSNR and random-clip read time.
 
-    Clip time: ``clips`` random training clips (8 frames, stride 4, REFERENCE C
+    Clip time: ``clips`` random training clips (8 frames, stride 4, docs/reference-facts.md, C
     rule) read at the stored size through decord (open + ``get_batch``), against
     the same frames read from the JPEGs through PIL (``jpeg_clip_ms``). ``join``
     > 1 concatenates that many sampled tracklets into one video (longer videos,

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 def cal_loss(cos_logits: torch.Tensor, clothes: torch.Tensor, pos_mask: torch.Tensor,
              scale: float = 16.0, epsilon: float = 0.1) -> torch.Tensor:
-    """Clothes-based Adversarial Loss (paper Eq. 3 and 5; REFERENCE C).
+    """Clothes-based Adversarial Loss (paper Eq. 3 and 5; docs/reference-facts.md, C).
 
     ``cos_logits``: (B, C) cosines between features and clothes prototypes.
     ``pos_mask``: (B, C) 1 for the clothes classes of the sample's identity (P).

@@ -13,6 +13,7 @@ import os
 import shutil
 from typing import Any, Dict, List, Optional
 
+from .. import SUITE_LOGGERS
 from ..config import Config, ConfigError, to_yaml
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -62,6 +63,9 @@ class RunFolder:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler.setLevel(logging.INFO)
         logging.getLogger().addHandler(handler)
+        for name in SUITE_LOGGERS:  # the suite's info lines reach the file also when no console is set up
+            if logging.getLogger(name).level == logging.NOTSET:
+                logging.getLogger(name).setLevel(logging.INFO)
         self._handler = handler
 
     def write_scalars(self, history: List[Dict[str, Any]]) -> None:

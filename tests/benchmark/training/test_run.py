@@ -1,4 +1,6 @@
 """A forked session equals a fresh run of the variant (what ``benchmark cal-sweep`` relies on)."""
+import os
+
 import benchmark.training.session as run_module
 from benchmark.config import make_config
 from benchmark.training.session import Session, run
@@ -12,6 +14,11 @@ def test_fork_equals_fresh_run(tmp_path):
     over = TINY + [f"cache_dir={tmp_path / 'cache'}", f"runs_dir={tmp_path / 'runs'}"]
     base = Session(make_config("cpu", over, epochs=3))
     base.train_to(1)
+    # the run folder fills as training goes: the resolved config, the log, one scalar row per epoch
+    scalars = open(base.folder.file("scalars")).read().splitlines()
+    assert len(scalars) == 2 and scalars[1].startswith("1,0.001,")
+    assert "epoch 1/3" in open(base.folder.file("log")).read()
+    assert "lr: 0.001" in open(base.folder.file("config")).read()
     forked = base.fork(**{"cal.enabled": True, "cal.start_epoch": 1, "cal.epsilon": 0.7}).finish()
     plain = base.finish()
     fresh = run(make_config("cpu", over, epochs=3, cal=True, cal_start_epoch=1, cal_epsilon=0.7))
@@ -21,6 +28,9 @@ def test_fork_equals_fresh_run(tmp_path):
     assert plain.history[0] == forked.history[0]  # shared ID-only prefix
     assert "cal" in forked.history[-1] and "cal" not in plain.history[-1]
     assert forked.config == fresh.config and forked.run_id != plain.run_id
+    forked_rows = open(os.path.join(os.path.dirname(forked.path), "metrics.csv")).read().splitlines()
+    assert len(forked_rows) == 4 and forked_rows[1] == scalars[1]  # the fork's history starts with its parent's
+
 
 
 def test_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch):
