@@ -4,7 +4,8 @@ Order, later wins:
 
 1. the schema's defaults (the ``cpu`` preset);
 2. a config file: ``configs/<preset>.yaml`` for ``--preset NAME``, or ``--config FILE``;
-   a file may start from others with ``_base_: other.yaml`` (or a list), paths relative to it;
+   a file may start from others with ``_base_: other.yaml`` (or a list), paths relative to it
+   or, failing that, to ``configs/``;
 3. overrides ``key=value`` (dotted, e.g. ``optim.lr=3e-4``, or a flat alias such as ``lr=3e-4``).
 
 Then two kinds of defaults fill the fields that were not *given* (set by an
@@ -113,7 +114,10 @@ def _file_layers(path: Path, seen: Tuple[Path, ...] = ()) -> List[_Layer]:
                           "to sections")
     layers: List[_Layer] = []
     for base in [bases] if isinstance(bases, str) else list(bases):
-        layers += _file_layers(path.parent / str(base), (*seen, path))
+        candidate = path.parent / str(base)
+        if not candidate.exists() and (CONFIG_DIR / str(base)).is_file():
+            candidate = CONFIG_DIR / str(base)  # `_base_: paper.yaml` from a user's own folder
+        layers += _file_layers(candidate, (*seen, path))
     builtin = path.parent == CONFIG_DIR.resolve()
     layers.append(_Layer(_normalise_file(data, path), str(path), path, builtin, per_dataset))
     return layers
@@ -123,8 +127,10 @@ def _normalise_file(data: Dict[str, Any], path: Path) -> Dict[str, Any]:
     """Accept flat alias keys at the top of a file (``lr: 3e-4``) beside sections."""
     out: Dict[str, Any] = {}
     for key, value in data.items():
-        if key in SECTIONS and isinstance(value, dict) or key == "preset":
-            out.setdefault(key, {}).update(value) if isinstance(value, dict) else out.__setitem__(key, value)
+        if key in SECTIONS and isinstance(value, dict):
+            out.setdefault(key, {}).update(value)
+        elif key == "preset":
+            out[key] = value
         else:
             _set(out, dotted_key(str(key)), value)
     return out

@@ -28,6 +28,8 @@ FILES = {"config": "config.yaml", "log": "log.txt", "scalars": "metrics.csv", "c
 class RunFolder:
     """``runs_dir/run_id`` (a suffix ``-2``, ``-3``... when taken), its log handler and scalar files."""
 
+    _active: Optional["RunFolder"] = None  # the folder whose log.txt receives the log lines now
+
     def __init__(self, runs_dir: str, run_id: str):
         try:
             os.makedirs(runs_dir, exist_ok=True)
@@ -56,9 +58,18 @@ class RunFolder:
             f.write(to_yaml(cfg))
 
     def start_log(self, copy_from: Optional["RunFolder"] = None) -> None:
-        """Send every log line of the suite to ``log.txt`` (after the lines of ``copy_from``, a fork's parent)."""
+        """Start ``log.txt`` (with the lines of ``copy_from``, a fork's parent, first) and make it the active log."""
         if copy_from is not None and os.path.isfile(copy_from.file("log")):
             shutil.copyfile(copy_from.file("log"), self.file("log"))
+        self.activate()
+
+    def activate(self) -> None:
+        """Send the suite's log lines to this folder's ``log.txt`` only (sessions forked from one
+        another take turns: each epoch goes to the log of the run that trains it)."""
+        if RunFolder._active is self:
+            return
+        if RunFolder._active is not None:
+            RunFolder._active._detach()
         handler = logging.FileHandler(self.file("log"), mode="a", encoding="utf-8")
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler.setLevel(logging.INFO)
@@ -67,6 +78,15 @@ class RunFolder:
             if logging.getLogger(name).level == logging.NOTSET:
                 logging.getLogger(name).setLevel(logging.INFO)
         self._handler = handler
+        RunFolder._active = self
+
+    def _detach(self) -> None:
+        if self._handler is not None:
+            logging.getLogger().removeHandler(self._handler)
+            self._handler.close()
+            self._handler = None
+        if RunFolder._active is self:
+            RunFolder._active = None
 
     def write_scalars(self, history: List[Dict[str, Any]]) -> None:
         """``metrics.csv`` from the whole history (a fork starts with its parent's epochs)."""
@@ -102,10 +122,7 @@ class RunFolder:
         return self._tb or None
 
     def close(self) -> None:
-        if self._handler is not None:
-            logging.getLogger().removeHandler(self._handler)
-            self._handler.close()
-            self._handler = None
+        self._detach()
         if self._tb:
             self._tb.close()
             self._tb = None

@@ -125,6 +125,7 @@ class Session:
     def train_to(self, epochs: int) -> None:
         cfg = self.cfg
         total = cfg.optim.epochs
+        self.folder.activate()
         while self.epoch < min(epochs, total):
             lr = self.trainer.optimizer.param_groups[0]["lr"]
             t0 = time.perf_counter()
@@ -156,18 +157,15 @@ class Session:
         other.history = copy.deepcopy(self.history)
         other.metrics = copy.deepcopy(self.metrics)
         other.forked_at = self.epoch
-        self.folder.close()  # the fork's log starts as a copy of this one's
-        other.folder = _open_folder(other.cfg, parent=self.folder)
+        other.folder = _open_folder(other.cfg, parent=self.folder)  # its log starts as a copy of this one's
         other.folder.write_scalars(other.history)
         log.info("forked from %s at epoch %d: %s", self.folder.run_id, self.epoch,
                  ", ".join(f"{k}={v}" for k, v in changes.items()))
-        self.folder.start_log()
         return other
 
     def finish(self) -> RunRecord:
         """Train to the last epoch, save the model, write and return the run record."""
-        self.folder.start_log() if self.folder._handler is None else None
-        self.train_to(self.cfg.optim.epochs)
+        self.train_to(self.cfg.optim.epochs)  # also makes this run's log the active one
         cfg, data, folder = self.cfg, self.data, self.folder
         checkpoint = None
         if cfg.system.save_checkpoint:

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from benchmark.records import RunRecord
 from leaderboards.cli import main
 from leaderboards.tables import cal_gain_rows, leaderboard_rows
@@ -67,3 +69,14 @@ def test_bad_record_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "record.json: not a JSON run record" in err and len(err.strip().splitlines()) == 1
     assert main([str(tmp_path / "empty")]) == 2
+
+
+@pytest.mark.parametrize("content", ['[1, 2]', '{"format": "ccreid-bench/run-record/1", "metrics": {}}',
+                                     '{"format": "ccreid-bench/run-record/1", "config": {}, "metrics": "high"}',
+                                     '{"format": "ccreid-bench/run-record/9", "config": {}, "metrics": {}}',
+                                     '{"format": "something else"}'])
+def test_a_record_of_the_wrong_shape_is_a_one_line_error(tmp_path, capsys, content):
+    (tmp_path / "record.json").write_text(content)
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"leaderboard: error: {tmp_path / 'record.json'}: ") and len(err.strip().splitlines()) == 1

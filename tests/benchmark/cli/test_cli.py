@@ -175,3 +175,25 @@ def test_evaluate_rerank_scores_the_reranked_distances(tmp_path, capsys):
     assert abs(got["mAP"] - float(np.mean(ap))) < 1e-6
     plain = evaluate_reference(q, g, np.arange(12), gp, np.zeros(12, int), gc)["general"]
     assert got["mAP"] != plain["mAP"]  # re-ranking changed the ranking
+
+
+def test_cal_sweep_forks_one_run_per_epsilon_from_one_id_only_run(tmp_path, cache, capsys):
+    runs = tmp_path / "runs"
+    args = ["cal-sweep", "--eps", "0.5", "1.0", "--starts", "1", "--runs-dir", str(runs),
+            "--set", f"cache_dir={cache}", *TINY]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    records = [json.load(open(os.path.join(d, "record.json"))) for d, _, fs in os.walk(runs) if "record.json" in fs]
+    cals = sorted((r["config"]["cal"]["epsilon"], r["forked_at_epoch"]) for r in records if r["config"]["cal"]["enabled"])
+    assert cals == [(0.5, 1), (1.0, 1)] and len(records) == 3
+    plain = next(r for r in records if not r["config"]["cal"]["enabled"])
+    assert all(r["history"][0] == plain["history"][0] for r in records)  # the shared ID-only epoch
+    fork_dir = next(os.path.dirname(p) for p in [os.path.join(runs, d, "record.json") for d in os.listdir(runs)]
+                    if json.load(open(p))["forked_at_epoch"] == 1)
+    log = open(os.path.join(fork_dir, "log.txt")).read()
+    assert log.index("epoch 1/2") < log.index("forked from") < log.index("epoch 2/2")
+    plain_dir = next(os.path.join(runs, d) for d in os.listdir(runs)
+                     if not json.load(open(os.path.join(runs, d, "record.json")))["config"]["cal"]["enabled"])
+    plain_log = open(os.path.join(plain_dir, "log.txt")).read()
+    assert plain_log.count("epoch 2/2") == 1 and "forked from" not in plain_log  # each run logs its own epochs
+    assert "ID only: " in out and "CAL eps=0.5 from epoch 1: " in out

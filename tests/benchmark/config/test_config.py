@@ -72,6 +72,9 @@ def test_config_files_inherit_and_name_file_and_line(tmp_path):
     base.write_text("_base_: " + str(CONFIG_DIR / "paper.yaml") + "\noptim:\n  lr: 1.0e-4\n")
     mine = tmp_path / "mine.yaml"
     mine.write_text("_base_: base.yaml\nmodel:\n  name: ap3d\ncal:\n  enabled: true\n")
+    short = tmp_path / "short.yaml"  # a built-in base named from a user's folder
+    short.write_text("_base_: image.yaml\nlr: 1.0e-4\n")
+    assert (compose(config=str(short)).preset, compose(config=str(short)).optim.lr) == ("image", 1e-4)
     cfg = compose(config=str(mine))
     assert (cfg.model.name, cfg.optim.lr, cfg.optim.epochs, cfg.cal.enabled, cfg.preset) == ("ap3d", 1e-4, 150,
                                                                                                True, "paper")
