@@ -15,9 +15,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
-from .adapters import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
+from .datasets import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
                        read_vcclothes_cc, read_vcclothes_sc)
-from .ccvid_format import read_ccvid
+from .datasets.ccvid import read_ccvid
 from .records import DatasetError, ReIDDataset, Tracklet
 
 SPLITS = ("train", "query", "gallery")

@@ -111,7 +111,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ccvid.progress import bar
-from ccvid.ccvid_format import SPLIT_FILES, read_ccvid
+from ccvid.datasets.ccvid import SPLIT_FILES, read_ccvid
 from ccvid.records import DatasetError, Tracklet
 
 DEFAULT_GOP = 16

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ccvid.progress import bar
-from ccvid.ccvid_format import read_ccvid
+from ccvid.datasets.ccvid import read_ccvid
 from ccvid.records import DatasetError, Tracklet
 from samplers.clips import tile_clip_indices
 from samplers.datasets import IMAGENET_MEAN, IMAGENET_STD, TrainClips, WholeVideos, collate_videos, normalize_clips

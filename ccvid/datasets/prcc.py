@@ -36,8 +36,8 @@ from __future__ import annotations
 import os
 from typing import List
 
-from .adapters_common import Item, assemble, image_files, require_dir, require_items, subfolders
-from .records import DatasetError, ReIDDataset
+from .common import Item, assemble, image_files, require_dir, require_items, subfolders
+from ..records import DatasetError, ReIDDataset
 
 PRCC_CAMERAS = ("A", "B", "C")
 GENERAL_NOTE = ("general mixes the same-clothes query set (B) and the clothes-changing one (C) "

@@ -1,4 +1,4 @@
-"""Shared helpers of the dataset readers in ``ccvid.adapters``.
+"""Shared helpers of the dataset readers in ``ccvid.datasets``.
 
 A reader turns the files of one split into :class:`Item` rows that carry *raw*
 labels (the person and clothes keys as the dataset spells them) and hands the
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from .records import IMAGE_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes
+from ..records import IMAGE_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes
 
 K = TypeVar("K", bound=Hashable)
 

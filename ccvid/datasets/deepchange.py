@@ -24,8 +24,8 @@ import os
 import re
 from typing import List
 
-from .adapters_common import Item, assemble, check_choice, read_lines, require_dir
-from .records import DatasetError, ReIDDataset
+from .common import Item, assemble, check_choice, read_lines, require_dir
+from ..records import DatasetError, ReIDDataset
 
 DEEPCHANGE_NAME = re.compile(r"[A-Za-z](\d+)_")
 DEEPCHANGE_SPLITS = ("test", "val")

@@ -27,8 +27,8 @@ import os
 import re
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .adapters_common import Item, assemble, check_choice, image_files, match_name, require_dir, require_items
-from .records import DatasetError, ReIDDataset
+from .common import Item, assemble, check_choice, image_files, match_name, require_dir, require_items
+from ..records import DatasetError, ReIDDataset
 
 VC_NAME = re.compile(r"(\d+)-(\d+)-(\d+)-(\d+)")
 VC_EXPECTED = "VC-Clothes '<pid>-<camera>-<clothes>-<frame>' (e.g. 0001-01-01-03.jpg)"

@@ -1,4 +1,4 @@
-"""Dataset readers (ccvid.adapters) and the catalog, on tiny trees in each dataset's exact layout."""
+"""Dataset readers (ccvid.datasets) and the catalog, on tiny trees in each dataset's exact layout."""
 import os
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from ccvid import DATASETS, DatasetError, check_dataset, get_dataset, read_dataset
-from ccvid.adapters import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
+from ccvid.datasets import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
                             read_vcclothes_cc, read_vcclothes_sc)
 from ccvid.catalog import format_check_report
 

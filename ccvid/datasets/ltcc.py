@@ -18,8 +18,8 @@ import os
 import re
 from typing import List
 
-from .adapters_common import Item, assemble, image_files, match_name, require_dir
-from .records import DatasetError, ReIDDataset
+from .common import Item, assemble, image_files, match_name, require_dir
+from ..records import DatasetError, ReIDDataset
 
 LTCC_NAME = re.compile(r"(\d+)_(\d+)_c(\d+)_(.+)")
 LTCC_EXPECTED = "LTCC '<pid>_<clothes>_c<camera>_<frame>' (e.g. 094_1_c9_015923.png)"

@@ -22,9 +22,9 @@ import os
 import re
 from typing import List, Tuple
 
-from .adapters_common import (Item, assemble, check_choice, image_files, match_name, require_dir,
+from .common import (Item, assemble, check_choice, image_files, match_name, require_dir,
                               require_items, subfolders)
-from .records import ReIDDataset
+from ..records import ReIDDataset
 
 LAST_NAME = re.compile(r"([^_]+)_(?:.*_)?([^_]+)")
 LAST_EXPECTED = "LaST '<pid>_..._<clothes>' (at least two '_'-separated tokens)"

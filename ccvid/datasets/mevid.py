@@ -32,8 +32,8 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Set, Tuple
 
-from .adapters_common import Item, assemble, check_choice, read_lines, require_dir, require_file
-from .records import DatasetError, ReIDDataset
+from .common import Item, assemble, check_choice, read_lines, require_dir, require_file
+from ..records import DatasetError, ReIDDataset
 
 Row = Tuple[int, Tuple[int, int, int, int, int]]  # line number, (start, end, pid, outfit, camid)
 INFO_FIELDS = "'<start> <end> <pid> <outfit> <camid>'"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Tuple
 
-from .records import (VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet,
+from ..records import (VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet,
                       build_pid2clothes, list_frames)
 
 SPLIT_FILES = ("train.txt", "query.txt", "gallery.txt")
