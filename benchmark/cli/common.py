@@ -106,17 +106,16 @@ FLAG_FIELDS: Dict[str, str] = {
 
 
 def overrides_of(args: argparse.Namespace, **forced) -> List[str]:
-    """The flags as dotted overrides, then --set, then positional KEY=VALUE (later wins)."""
+    """The flags as dotted overrides, then --set and KEY=VALUE words, then what the command forces (later wins)."""
     items = [f"{key}={_quote(getattr(args, flag))}" for flag, key in FLAG_FIELDS.items()
              if getattr(args, flag, None) is not None]
     if getattr(args, "cal", False):
         items.append("cal.enabled=true")
-    items += [f"{dotted_key(k)}={_quote(v)}" for k, v in forced.items()]
     for item in list(args.set or []) + list(getattr(args, "overrides", None) or []):
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected KEY=VALUE")
         items.append(item)
-    return items
+    return items + [f"{dotted_key(k)}={_quote(v)}" for k, v in forced.items()]
 
 
 def _quote(value) -> str:
