@@ -60,6 +60,8 @@ def _data(cfg: Config) -> None:
                           "(give --dataset NAME for a dataset on disk)")
     _choice("data.backend", d.backend, BACKENDS)
     _choice("data.sampling", d.sampling, SAMPLING_MODES)
+    _choice("data.resize", d.resize, ("bicubic", "bilinear"))
+    _choice("data.test_clips", d.test_clips, ("tile", "chunks"))
     for key in ("height", "width", "seq_len", "stride", "num_ids", "clips_per_id"):
         _at_least(f"data.{key}", getattr(d, key), 1)
     _at_least("data.val_ids", d.val_ids, 0)
@@ -73,6 +75,7 @@ def _model(cfg: Config) -> None:
     MODELS.get(cfg.model.name)          # unknown names: one line with close matches
     BACKBONES.get(cfg.model.backbone)
     _choice("model.res4_stride", cfg.model.res4_stride, (1, 2))
+    _choice("model.init", cfg.model.init, ("pytorch", "reference"))
     p = cfg.model.pretrained
     if p and p != "imagenet" and not os.path.isfile(os.path.expanduser(p)):
         raise ConfigError(f"model.pretrained {p!r}: no such weights file (a local .pth, or 'imagenet')")
@@ -105,6 +108,8 @@ def _cal(cfg: Config) -> None:
     _finite("cal.scale", c.scale, 0.0, low_open=True, high=1e3)
     _at_least("cal.start_epoch", c.start_epoch, 0)
     _at_least("cal.clothes_start_epoch", c.clothes_start_epoch, 0)
+    _choice("cal.variant", c.variant, ("classifier", "memory"))
+    _finite("cal.memory_momentum", c.memory_momentum, 0.0, high=1.0, high_open=True)
     if c.enabled and c.start_epoch >= epochs:
         raise ConfigError(f"cal.start_epoch {c.start_epoch} >= optim.epochs {epochs}: CAL would never train "
                           "(lower cal.start_epoch or train longer)")
@@ -117,6 +122,11 @@ def _eval(cfg: Config) -> None:
     _at_least("eval.every", cfg.eval.every, 0)
     _at_least("eval.clips_per_batch", cfg.eval.clips_per_batch, 1)
     _choice("eval.metric", cfg.eval.metric, METRICS)
+    _choice("eval.feature", cfg.eval.feature, ("mean", "model"))
+    _choice("eval.shot", cfg.eval.shot, ("multi", "single"))
+    _at_least("eval.draws", cfg.eval.draws, 1)
+    if cfg.eval.selection_rule is not None:
+        _choice("eval.selection_rule", cfg.eval.selection_rule, ("cc-top1", "general-top1"))
 
 
 def _device(name: str) -> None:

@@ -40,6 +40,9 @@ class DataConfig:
     random_erasing: float = 0.0        # image recipe: p of random erasing
     num_ids: int = 8                   # P identities per batch
     clips_per_id: int = 4              # K clips per identity
+    resize: str = "bicubic"            # bicubic | bilinear (the reference's image pipeline)
+    test_clips: str = "tile"           # tile: every frame once, in stride-interleaved clips | chunks: consecutive
+                                       # seq_len-frame chunks (TCLNet's own test sampling)
 
 
 @dataclass
@@ -48,6 +51,8 @@ class ModelConfig:
     backbone: str = "resnet_tiny"      # a registered 2-D backbone
     pretrained: Optional[str] = None   # a local ImageNet .pth, or "imagenet" for torchvision's cache
     res4_stride: int = 1               # stride of the last ResNet stage (1: the reference's last stride 1)
+    init: str = "pytorch"              # pytorch | reference: Non-Local's and TCLNet's extra convs drawn as the
+                                       # reference draws them, N(0, sqrt(2 / out_channels))
 
 
 @dataclass
@@ -77,6 +82,8 @@ class CALConfig:
     scale: float = 16.0                # cosine logit scale s
     start_epoch: int = 10              # first epoch with the CAL term
     clothes_start_epoch: int = 0       # first epoch the clothes classifier learns
+    variant: str = "classifier"        # classifier (the paper) | memory (the reference's memory-bank variant)
+    memory_momentum: float = 0.0       # memory variant: new = momentum * old + (1 - momentum) * batch mean
 
 
 @dataclass
@@ -86,6 +93,13 @@ class EvalConfig:
     metric: str = "cosine"             # cosine | euclidean
     rerank: bool = False               # k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)
     flip: bool = False                 # test feature = f(x) + f(mirrored x) (image recipe)
+    feature: str = "mean"              # mean: the mean of the clips' features | model: the model's own
+                                       # aggregation (TCLNet: BN after the mean of pre-BN features)
+    shot: str = "multi"                # multi: the whole gallery | single: one random gallery item per
+                                       # identity, mean and spread over `draws` seeded draws (PRCC)
+    draws: int = 10
+    selection_rule: Optional[str] = None  # reported beside the last epoch: the epoch the reference would keep
+                                          # (best test top-1 of "cc" or "general"; chosen on the test set)
 
 
 @dataclass
