@@ -9,7 +9,9 @@ Formats, oldest first; :func:`upgrade` turns any of them into the current one:
 - ``ccreid-bench/run-record/1``: the config was one flat dict (``lr``, ``cal_epsilon``, ...).
 - ``ccreid-bench/run-record/2``: the config is nested by section (``optim.lr``,
   ``cal.epsilon``, ...; see :mod:`benchmark.config.schema`); a record names its run
-  folder's files (``files``).
+  folder's files (``files``), the weights it started from (``model.weights`` with
+  their SHA-256) and, apart from the last-epoch headline, the epoch the reference's
+  selection rule would keep (``reference_selection``, chosen on the test set).
 """
 from __future__ import annotations
 
@@ -48,7 +50,10 @@ class RunRecord:
     dataset: Dict[str, Any] = field(default_factory=dict)
     model: Dict[str, Any] = field(default_factory=dict)
     created: Optional[str] = None
-    selection: str = "last epoch"
+    selection: str = "last epoch"          # the headline metrics are the last epoch's
+    # the epoch the reference's rule would keep (best test top-1 of a protocol): chosen on the TEST set,
+    # reported apart from the headline so a published number chosen that way can be compared with it
+    reference_selection: Optional[Dict[str, Any]] = None
     forked_at_epoch: Optional[int] = None
     versions: Dict[str, Optional[str]] = field(default_factory=dict)
     git: Dict[str, Any] = field(default_factory=dict)

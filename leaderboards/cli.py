@@ -37,6 +37,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"leaderboard: error: no run records (record.json) under {', '.join(args.paths)}", file=sys.stderr)
         return 2
     print(render(*leaderboard_rows(records), args.format))
+    headers, rows = leaderboard_rows(records, selection="reference")
+    if rows:
+        print("\nThe epochs the reference's selection rule keeps (best test top-1): CHOSEN ON THE TEST SET, so not "
+              "comparable with the last-epoch rows above; shown to compare with published numbers chosen that way.")
+        print(render(headers, rows, args.format))
     if args.cal_gain:
         headers, rows = cal_gain_rows(records)
         print()

@@ -25,8 +25,10 @@ IDENTITY_FIELDS = ("data.dataset", "model.name", "model.backbone", "cal.enabled"
 CAL_FIELDS = {"cal.enabled", "cal.epsilon", "cal.start_epoch", "cal.scale"}  # meaningless without CAL
 
 
-def _metric(record: RunRecord, protocol: str, name: str) -> Optional[float]:
-    proto = (record.metrics or {}).get(protocol)
+def _metric(record: RunRecord, protocol: str, name: str, selection: str = "last") -> Optional[float]:
+    """A metric of the last epoch (the headline), or of the epoch the reference's rule kept (``reference``)."""
+    metrics = record.metrics if selection == "last" else (record.reference_selection or {}).get("metrics")
+    proto = (metrics or {}).get(protocol)
     if proto is None or proto.get(name) is None:
         return None
     return float(proto[name])
@@ -86,19 +88,28 @@ def fmt(values: List[Optional[float]], scale: float = 100.0, signed: bool = Fals
     return text + (f" ± {s:.1f}" if len(vals) > 1 else "")
 
 
-def leaderboard_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS) -> Tuple[List[str], List[List[str]]]:
+def leaderboard_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS,
+                     selection: str = "last") -> Tuple[List[str], List[List[str]]]:
+    """Mean ± std over seeds per experiment. ``selection="reference"``: the epochs the reference's rule kept
+    (chosen on the test set), for the records that name a rule; a column says which epochs."""
+    if selection == "reference":
+        records = [r for r in records if r.reference_selection and r.reference_selection.get("metrics")]
     varying = varying_fields(records)
     groups: Dict[Tuple, List[Dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[experiment_key(r, varying)].append(r)
-    headers = ["dataset", "model", "backbone", "CAL", *varying, "seeds",
+    extra = ["rule", "epochs kept"] if selection == "reference" else []
+    headers = ["dataset", "model", "backbone", "CAL", *varying, "seeds", *extra,
                *[f"{p if p != 'general' else 'gen'} {m}" for p, m in columns], "train min"]
     rows = []
     for key, runs in sorted(groups.items(), key=lambda kv: repr(kv[0])):
         cfg = dict(key)
+        kept = [] if selection == "last" else [
+            ",".join(sorted({r.reference_selection["rule"] for r in runs})),
+            ",".join(str(r.reference_selection["epoch"]) for r in runs)]
         rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], "yes" if cfg["cal.enabled"] else "no",
-                     *[_show(cfg[k]) for k in varying], len(runs),
-                     *[fmt([_metric(r, p, m) for r in runs]) for p, m in columns],
+                     *[_show(cfg[k]) for k in varying], len(runs), *kept,
+                     *[fmt([_metric(r, p, m, selection) for r in runs]) for p, m in columns],
                      f"{statistics.fmean(r.timings['train_s'] for r in runs) / 60:.1f}"])
     return headers, rows
 

@@ -38,5 +38,5 @@ def presets_main(args) -> int:
     from ..config import CONFIG_DIR, presets
     for name in presets():
         first = (CONFIG_DIR / f"{name}.yaml").read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
-        say(f"{name:8s} {first}")
+        say(f"{name:22s} {first}")
     return 0

@@ -42,8 +42,10 @@ LIST_FIELDS = {"optim.lr_steps"}
 
 
 def presets() -> List[str]:
-    """Names of the built-in configs (``configs/*.yaml``)."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) if CONFIG_DIR.is_dir() else []
+    """Names of the built-in configs: ``cpu``, ``paper``, ``image`` and the recipes ``<dataset>/<name>``."""
+    if not CONFIG_DIR.is_dir():
+        return []
+    return sorted(p.relative_to(CONFIG_DIR).with_suffix("").as_posix() for p in CONFIG_DIR.rglob("*.yaml"))
 
 
 def preset_path(name: str) -> Path:
@@ -118,7 +120,7 @@ def _file_layers(path: Path, seen: Tuple[Path, ...] = ()) -> List[_Layer]:
         if not candidate.exists() and (CONFIG_DIR / str(base)).is_file():
             candidate = CONFIG_DIR / str(base)  # `_base_: paper.yaml` from a user's own folder
         layers += _file_layers(candidate, (*seen, path))
-    builtin = path.parent == CONFIG_DIR.resolve()
+    builtin = CONFIG_DIR.resolve() in path.parents
     layers.append(_Layer(_normalise_file(data, path), str(path), path, builtin, per_dataset))
     return layers
 

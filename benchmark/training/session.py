@@ -54,6 +54,27 @@ def evaluate_model(model, data, cfg: Config, device) -> Dict[str, Optional[dict]
                     metric=cfg.eval.metric, device=device, features_normalized=True, rerank=cfg.eval.rerank)
 
 
+SELECTION_RULES = {"cc-top1": ("cc", "top1"), "general-top1": ("general", "top1")}
+
+
+def reference_selection(history: Sequence[dict], rule: Optional[str]) -> Optional[dict]:
+    """The evaluated epoch the reference's rule keeps: the first with the best test top-1 of the rule's protocol.
+
+    Chosen on the test set, as the reference code does; reported apart from the last-epoch headline.
+    """
+    if rule is None:
+        return None
+    protocol, metric = SELECTION_RULES[rule]
+    best = None
+    for entry in history:
+        scores = (entry.get("metrics") or {}).get(protocol)
+        if scores and scores.get(metric) is not None and (best is None or scores[metric] > best[1]):
+            best = (entry, scores[metric])
+    if best is None:
+        return {"rule": rule, "chosen_on": "test set", "epoch": None, "metrics": None}
+    return {"rule": rule, "chosen_on": "test set", "epoch": best[0]["epoch"], "metrics": best[0]["metrics"]}
+
+
 def _open_folder(cfg: Config, parent: Optional[RunFolder] = None) -> RunFolder:
     folder = RunFolder(cfg.system.runs_dir, new_run_id(cfg.model.name, cfg.cal.enabled, cfg.data.dataset,
                                                        cfg.system.seed))
@@ -179,6 +200,7 @@ class Session:
             model={"name": cfg.model.name, "backbone": cfg.model.backbone, "parameters": self.n_params,
                    "pretrained": cfg.model.pretrained},
             forked_at_epoch=self.forked_at, metrics=self.metrics, history=self.history,
+            reference_selection=reference_selection(self.history, cfg.eval.selection_rule),
             timings={"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),
                      "test_s": round(self.t_test, 2), "total_s": round(time.perf_counter() - self.t_start, 2)},
             versions=self.versions, git=self.git, machine=machine(), checkpoint=checkpoint,
@@ -186,6 +208,10 @@ class Session:
         t = record.timings
         log.info(f"{record.run_id}  (last epoch; train {t['train_s']:.0f}s, test {t['test_s']:.0f}s, "
                  f"total {t['total_s']:.0f}s)\n{format_table(record.metrics)}")
+        ref = record.reference_selection
+        if ref and ref["metrics"]:
+            log.info(f"the reference's rule ({ref['rule']}, chosen on the TEST set) keeps epoch {ref['epoch']}:\n"
+                     f"{format_table(ref['metrics'])}")
         write_record(record, folder.path)
         log.info("record: %s", record.path)
         folder.close()

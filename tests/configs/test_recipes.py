@@ -1,0 +1,66 @@
+"""Every published recipe is a config file under configs/<dataset>/ that holds the reference's values.
+
+The expected values are written out here from the reference code's facts (docs/reference-facts.md, C),
+independently of the files, and compared with what `benchmark config show --config FILE` prints.
+"""
+import pytest
+import yaml
+
+from benchmark.cli import main
+from benchmark.config import CONFIG_DIR
+
+VIDEO = {"data.num_ids": 8, "data.clips_per_id": 4, "data.seq_len": 8, "data.stride": 4, "data.dense_piece": 64,
+         "data.height": 256, "data.width": 128, "data.resize": "bicubic", "data.test_clips": "tile",
+         "optim.lr": 3.5e-4, "optim.weight_decay": 5e-4, "optim.lr_steps": [40, 80, 120], "optim.lr_gamma": 0.1,
+         "optim.epochs": 150, "optim.clothes_lr": None, "cal.start_epoch": 50, "cal.clothes_start_epoch": 50,
+         "cal.epsilon": 0.1, "cal.scale": 16.0, "loss.label_smoothing": 0.0, "loss.triplet_weight": 0.0,
+         "eval.every": 10, "eval.selection_rule": "cc-top1", "model.pretrained": "imagenet", "model.backbone": "resnet50",
+         "model.res4_stride": 1, "model.init": "reference", "eval.feature": "mean", "eval.shot": "multi"}
+IMAGE = {**VIDEO, "data.num_ids": 8, "data.clips_per_id": 8, "data.seq_len": 1, "data.height": 384, "data.width": 192,
+         "data.resize": "bilinear", "optim.lr_steps": [20, 40], "optim.epochs": 60, "cal.start_epoch": 25,
+         "cal.clothes_start_epoch": 25, "loss.label_smoothing": 0.1, "eval.every": 5, "model.name": "image",
+         "data.random_crop": 0.5, "data.random_erasing": 0.5, "eval.flip": True}
+RECIPES = {
+    **{f"ccvid/{m}": {**VIDEO, "data.dataset": "ccvid", "model.name": m}
+       for m in ("baseline", "i3d", "nonlocal", "ap3d", "ap3d_nl")},
+    "ccvid/tclnet": {**VIDEO, "data.dataset": "ccvid", "model.name": "tclnet", "data.seq_len": 4, "data.stride": 8,
+                     "data.test_clips": "chunks", "optim.lr": 3e-4, "loss.triplet_weight": 1.0,
+                     "loss.triplet_margin": 0.4, "loss.triplet_distance": "cosine", "loss.triplet_mining": "hard",
+                     "eval.feature": "model", "eval.selection_rule": "general-top1"},
+    "ccvid/gaitset": {**VIDEO, "data.dataset": "ccvid", "model.name": "gaitset", "optim.lr": 1e-4,
+                      "loss.triplet_weight": 1.0, "loss.triplet_margin": 0.2, "loss.triplet_distance": "euclidean",
+                      "loss.triplet_mining": "all"},
+    "mevid/baseline": {**VIDEO, "data.dataset": "mevid", "model.name": "baseline", "data.dense_piece": 0},
+    "ltcc/image": {**IMAGE, "data.dataset": "ltcc"},
+    "prcc/image": {**IMAGE, "data.dataset": "prcc"},
+    "vcclothes/image": {**IMAGE, "data.dataset": "vcclothes"},
+    "vcclothes_sc/image": {**IMAGE, "data.dataset": "vcclothes_sc", "eval.selection_rule": "general-top1"},
+    "vcclothes_cc/image": {**IMAGE, "data.dataset": "vcclothes_cc", "eval.selection_rule": "general-top1"},
+    "last/image": {**IMAGE, "data.dataset": "last", "data.num_ids": 16, "data.clips_per_id": 4,
+                   "loss.triplet_weight": 1.0, "eval.selection_rule": "general-top1"},
+    "deepchange/image": {**IMAGE, "data.dataset": "deepchange", "data.num_ids": 16, "data.clips_per_id": 4,
+                         "eval.selection_rule": "general-top1"},
+}
+
+
+def flat(tree, prefix=""):
+    for k, v in tree.items():
+        if isinstance(v, dict) and not prefix and k not in ("preset",):
+            yield from flat(v, f"{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def test_every_recipe_file_is_listed_here():
+    files = sorted(p.relative_to(CONFIG_DIR).with_suffix("").as_posix() for p in CONFIG_DIR.glob("*/*.yaml"))
+    assert files == sorted(RECIPES)
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_config_show_prints_the_reference_values(recipe, capsys):
+    assert main(["config", "show", "--config", str(CONFIG_DIR / f"{recipe}.yaml"), "--data-root", "/data/x"]) == 0
+    shown = dict(flat(yaml.safe_load(capsys.readouterr().out)))
+    expected = RECIPES[recipe]
+    wrong = {k: (shown.get(k), v) for k, v in expected.items() if shown.get(k) != v}
+    assert not wrong, wrong
+    assert shown["preset"] == recipe and shown["data.root"] == "/data/x"
