@@ -54,11 +54,11 @@ DATASETS: Dict[str, DatasetInfo] = {info.name: info for info in (
     DatasetInfo("vcclothes", read_vcclothes, "image",
                 "VC-Clothes images, all cameras; root = the VC-Clothes folder (train/, query/, gallery/)", _ALL),
     DatasetInfo("vcclothes_sc", read_vcclothes_sc, "image",
-                "VC-Clothes, test cameras 2 and 3 (same clothes); root = the VC-Clothes folder",
-                ("general", "sc")),
+                "VC-Clothes, test cameras 2 and 3 (same clothes), general protocol as the reference scores it; "
+                "root = the VC-Clothes folder", ("general",)),
     DatasetInfo("vcclothes_cc", read_vcclothes_cc, "image",
-                "VC-Clothes, test cameras 3 and 4 (clothes changing); root = the VC-Clothes folder",
-                ("general", "cc")),
+                "VC-Clothes, test cameras 3 and 4 (clothes changing), general protocol as the reference scores it; "
+                "root = the VC-Clothes folder", ("general",)),
     DatasetInfo("last", read_last, "image",
                 "LaST images; root = the last folder (train/, val/, test/); option split=test|val", ("general",)),
     DatasetInfo("deepchange", read_deepchange, "image",

@@ -2,7 +2,8 @@
 
 Explicit, stateless functions in the spirit of pytorchvideo's clip samplers:
 training draws one clip per video, test tiles a whole video into clips that use
-every frame exactly once.
+every frame exactly once (the CAL reference's ``tile``) or cuts it into
+consecutive chunks (TCLNet's own test sampling, ``chunks``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 TRAIN_MODES = ("stride", "tsn")
+TEST_CLIPS = ("tile", "chunks")
 
 
 def _segments(length: int, seq_len: int, rng: np.random.Generator) -> List[int]:
@@ -73,6 +75,33 @@ def tile_clip_indices(length: int, seq_len: int = 8, stride: int = 4) -> List[Li
         frames = list(range(length - tail, length))
         clips.append([frames[i % tail] for i in range(seq_len)])
     return clips
+
+
+def chunk_clip_indices(length: int, seq_len: int = 4) -> List[List[int]]:
+    """Cut a whole video into ceil(length / seq_len) consecutive ``seq_len``-frame clips.
+
+    Frames [0, seq_len), [seq_len, 2 seq_len), ...: TCLNet's own test sampling
+    (its ``evaluation.extract``). A last chunk of ``r < seq_len`` frames is
+    loop-padded to ``seq_len`` as TCLNet's reference pads it (its frames
+    repeated in order: [8] -> [8, 8, 8, 8], [4, 5, 6] -> [4, 5, 6, 4]).
+    """
+    if length < 1:
+        raise ValueError("cannot cut an empty video into chunks")
+    clips = []
+    for start in range(0, length, seq_len):
+        frames = list(range(start, min(start + seq_len, length)))
+        clips.append([frames[i % len(frames)] for i in range(seq_len)])
+    return clips
+
+
+def eval_clip_indices(length: int, seq_len: int = 8, stride: int = 4, rule: str = "tile") -> List[List[int]]:
+    """The clips of a whole test video under ``rule``: "tile" (:func:`tile_clip_indices`) or "chunks"
+    (:func:`chunk_clip_indices`, which ignores ``stride``)."""
+    if rule == "tile":
+        return tile_clip_indices(length, seq_len, stride)
+    if rule == "chunks":
+        return chunk_clip_indices(length, seq_len)
+    raise ValueError(f"test clips must be one of {TEST_CLIPS}, got {rule!r}")
 
 
 def dense_pieces(length: int, piece: int = 64) -> List[Tuple[int, int]]:

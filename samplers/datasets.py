@@ -13,8 +13,8 @@ from torch.utils.data import Dataset
 
 from ccvid.records import Tracklet
 
-from .clips import dense_pieces, tile_clip_indices, train_clip_indices
-from .readers import Size, reader_for, tracklet_length
+from .clips import TEST_CLIPS, dense_pieces, eval_clip_indices, train_clip_indices
+from .readers import Size, check_interpolation, reader_for, tracklet_length
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,14 +49,15 @@ class TrainClips(Dataset):
 
     Items: (clip uint8 (T, H, W, 3), pid, camid, clothes). Randomness comes from a
     generator seeded by (seed, epoch, index), so a run is repeatable whatever the
-    number of DataLoader workers.
+    number of DataLoader workers. ``interpolation``: the resize filter, "bicubic"
+    (default) or "bilinear" (the reference's image pipeline).
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], size: Size, seq_len: int = 8, stride: int = 4,
                  mode: str = "stride", dense_piece: int = 64, flip: bool = True, seed: int = 0,
-                 video_threads: int = 1):
+                 video_threads: int = 1, interpolation: str = "bicubic"):
         self.size, self.seq_len, self.stride, self.mode = size, seq_len, stride, mode
-        self.video_threads = video_threads
+        self.video_threads, self.interpolation = video_threads, check_interpolation(interpolation)
         self.flip, self.seed, self.epoch = flip, seed, 0
         self.items: List[Tuple[Tracklet, int, int]] = []
         for t in tracklets:
@@ -82,7 +83,7 @@ class TrainClips(Dataset):
 
     def __getitem__(self, i: int):
         t, idx, flip = self.clip_indices(i)
-        clip = reader_for(t, self.video_threads).read(t, idx, self.size)
+        clip = reader_for(t, self.video_threads, interpolation=self.interpolation).read(t, idx, self.size)
         if flip:
             clip = clip[:, :, ::-1]
         return torch.from_numpy(np.ascontiguousarray(clip)), t.pid, t.camid, t.clothes
@@ -93,7 +94,8 @@ def clip_chunks(clips: Sequence[Sequence[int]], max_frames: int) -> List[Tuple[L
 
     Returns (sorted distinct frames, clip positions) per group. With the test tiling
     (every ``seq_len * stride`` block gives its own clips) and ``max_frames`` a
-    multiple of the block, groups are runs of whole blocks plus the remainder.
+    multiple of the block, groups are runs of whole blocks plus the remainder; with
+    consecutive chunks, runs of ``max_frames // seq_len`` chunks.
     """
     groups: List[Tuple[List[int], List[int]]] = []
     frames: set = set()
@@ -114,8 +116,11 @@ def clip_chunks(clips: Sequence[Sequence[int]], max_frames: int) -> List[Tuple[L
 class WholeVideos(Dataset):
     """Whole test videos: each item is every clip of one video, each frame decoded once.
 
-    Items: (clips uint8 (N, T, H, W, 3), video index). The ceil(L/T) clips
-    (docs/reference-facts.md, C) are gathered block by block (a block of ``seq_len * stride`` frames
+    Items: (clips uint8 (N, T, H, W, 3), video index). ``test_clips`` chooses the
+    ceil(L/T) clips: "tile" (default; docs/reference-facts.md, C), every frame once in
+    stride-interleaved clips, or "chunks", consecutive T-frame chunks with the last
+    one loop-padded (TCLNet's own test sampling, :func:`samplers.clips.chunk_clip_indices`).
+    They are gathered block by block (a block of ``seq_len * stride`` frames
     gives its own clips): decoding holds at most ``max_frames`` frames at a time
     (rounded down to a multiple of the block, default 256), whatever the video's
     length, besides the item's output, and the output is the same as decoding the
@@ -128,12 +133,17 @@ class WholeVideos(Dataset):
     items). A harness that sizes its per-video sums by ``len(dataset)`` (as
     ``benchmark.engine.extract_features`` does) must use ``num_videos`` first.
     ``threads``: JPEG decoding threads for frame folders, decord threads for videos.
+    ``interpolation``: the resize filter, "bicubic" (default) or "bilinear".
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], size: Size, seq_len: int = 8, stride: int = 4,
-                 max_frames: int = 256, max_clips: Optional[int] = None, threads: int = 1):
+                 max_frames: int = 256, max_clips: Optional[int] = None, threads: int = 1,
+                 test_clips: str = "tile", interpolation: str = "bicubic"):
+        if test_clips not in TEST_CLIPS:
+            raise ValueError(f"test_clips must be one of {TEST_CLIPS}, got {test_clips!r}")
         self.tracklets = list(tracklets)
         self.size, self.seq_len, self.stride = size, seq_len, stride
+        self.test_clips, self.interpolation = test_clips, check_interpolation(interpolation)
         block = seq_len * stride
         self.max_frames = max(block, int(max_frames) // block * block)
         self.max_clips, self.threads = max_clips, threads
@@ -144,12 +154,16 @@ class WholeVideos(Dataset):
             if max_clips is None:
                 self.items.append((v, 0, None))
             else:
-                n = len(tile_clip_indices(tracklet_length(t), seq_len, stride))
+                n = len(self.clip_indices(tracklet_length(t)))
                 self.items.extend((v, a, min(a + max_clips, n)) for a in range(0, n, max_clips))
 
     @property
     def num_videos(self) -> int:
         return len(self.tracklets)
+
+    def clip_indices(self, length: int) -> List[List[int]]:
+        """The frame indices of every clip of a video of ``length`` frames under ``test_clips``."""
+        return eval_clip_indices(length, self.seq_len, self.stride, self.test_clips)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -157,10 +171,11 @@ class WholeVideos(Dataset):
     def __getitem__(self, i: int):
         v, first, last = self.items[i]
         t = self.tracklets[v]
-        reader = reader_for(t, video_threads=self.threads, folder_threads=self.threads)
+        reader = reader_for(t, video_threads=self.threads, folder_threads=self.threads,
+                            interpolation=self.interpolation)
         with reader.open(t, self.size) as h:
             length = t.num_frames if t.num_frames is not None else len(h)
-            clips = tile_clip_indices(length, self.seq_len, self.stride)[first:last]
+            clips = self.clip_indices(length)[first:last]
             out = np.empty((len(clips), self.seq_len, self.size[0], self.size[1], 3), dtype=np.uint8)
             for frames, rows in clip_chunks(clips, self.max_frames):
                 decoded = h.read(frames)

@@ -5,9 +5,11 @@ requested size, so that batches can be normalised in one tensor operation later.
 
 Frames are decoded at their stored size (videos larger than the request are
 scaled down by FFmpeg while decoding) and resized in one batched ``uint8``
-operation (:func:`resize_frames`: bicubic with antialiasing, PIL's filter).
-``reader.open(t, size)`` returns a handle that reads several index lists from
-one open file (a whole test video is decoded block by block through it).
+operation (:func:`resize_frames`: bicubic with antialiasing, PIL's filter, or
+bilinear with antialiasing, the reference's image pipeline; a reader's
+``interpolation``). ``reader.open(t, size)`` returns a handle that reads several
+index lists from one open file (a whole test video is decoded block by block
+through it).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from PIL import Image
 from ccvid.records import DatasetError, Tracklet
 
 Size = Tuple[int, int]  # (height, width)
+INTERPOLATIONS = ("bicubic", "bilinear")
 
 # torchvision 0.29 marks its image decoders deprecated (in favour of TorchCodec) and warns on every
 # call; they still work, and PIL takes over if they are ever removed (see _decode_image).
@@ -36,12 +39,21 @@ warnings.filterwarnings("ignore", message="The image decoding and encoding capab
 
 
 # ----------------------------------------------------------------------------- resizing
-def resize_frames(frames: np.ndarray, size: Size) -> np.ndarray:
+def check_interpolation(interpolation: str) -> str:
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+    return interpolation
+
+
+def resize_frames(frames: np.ndarray, size: Size, interpolation: str = "bicubic") -> np.ndarray:
     """uint8 (N, h, w, 3) -> uint8 (N, H, W, 3) in one batched operation.
 
-    Bicubic with antialiasing on ``uint8`` channels-last data: torch's fast path,
-    which follows PIL's ``Image.resize(BICUBIC)`` (outputs differ by at most 1).
+    ``interpolation`` "bicubic" (default) or "bilinear", with antialiasing, on
+    ``uint8`` channels-last data: torch's fast path, which follows PIL's
+    ``Image.resize(BICUBIC)`` / ``Image.resize(BILINEAR)`` (outputs differ by at
+    most 1). A torch without the uint8 kernel takes the float path, same filter.
     """
+    check_interpolation(interpolation)
     size = (int(size[0]), int(size[1]))
     if frames.shape[1:3] == size:
         return frames
@@ -52,9 +64,9 @@ def resize_frames(frames: np.ndarray, size: Size) -> np.ndarray:
         frames = np.array(frames, order="C")
     x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # a channels-last view
     try:
-        y = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+        y = F.interpolate(x, size=size, mode=interpolation, antialias=True, align_corners=False)
     except RuntimeError:  # a torch without the uint8 kernel: float path, same filter
-        y = F.interpolate(x.float(), size=size, mode="bicubic", antialias=True, align_corners=False)
+        y = F.interpolate(x.float(), size=size, mode=interpolation, antialias=True, align_corners=False)
         y = y.round_().clamp_(0, 255).to(torch.uint8)
     return np.ascontiguousarray(y.permute(0, 2, 3, 1).numpy())
 
@@ -111,21 +123,21 @@ def _decode_image_pil(path: str) -> np.ndarray:
         raise DatasetError(f"{path}: cannot decode image ({e})") from None
 
 
-def _load_image(path: str, size: Size) -> np.ndarray:
+def _load_image(path: str, size: Size, interpolation: str = "bicubic") -> np.ndarray:
     """One image resized to ``size`` (uint8 (H, W, 3))."""
-    return resize_frames(_decode_image(path)[None], size)[0]
+    return resize_frames(_decode_image(path)[None], size, interpolation)[0]
 
 
-def _resize_all(decoded: Sequence[np.ndarray], size: Size) -> np.ndarray:
+def _resize_all(decoded: Sequence[np.ndarray], size: Size, interpolation: str = "bicubic") -> np.ndarray:
     """Stack frames of possibly different sizes as (N, H, W, 3), resizing each size group in one batch."""
     groups: Dict[Tuple[int, int], List[int]] = {}
     for k, a in enumerate(decoded):
         groups.setdefault(a.shape[:2], []).append(k)
     if len(groups) == 1:
-        return resize_frames(np.stack(decoded), size)
+        return resize_frames(np.stack(decoded), size, interpolation)
     out = np.empty((len(decoded), size[0], size[1], 3), dtype=np.uint8)
     for ks in groups.values():
-        out[ks] = resize_frames(np.stack([decoded[k] for k in ks]), size)
+        out[ks] = resize_frames(np.stack([decoded[k] for k in ks]), size, interpolation)
     return out
 
 
@@ -190,8 +202,8 @@ def _gather(frames: np.ndarray, unique: Sequence[int], indices: Sequence[int]) -
 
 
 class _FolderHandle(FrameHandle):
-    def __init__(self, t: Tracklet, size: Size, threads: int):
-        self.t, self.size, self.threads = t, size, threads
+    def __init__(self, t: Tracklet, size: Size, threads: int, interpolation: str = "bicubic"):
+        self.t, self.size, self.threads, self.interpolation = t, size, threads, interpolation
 
     def __len__(self) -> int:
         return len(self.t.frames) if self.t.frames else 1
@@ -199,7 +211,7 @@ class _FolderHandle(FrameHandle):
     def read(self, indices: Sequence[int]) -> np.ndarray:
         t, size = self.t, self.size
         if not t.frames:  # an image: a one-frame tracklet
-            img = _load_image(t.source, size)
+            img = _load_image(t.source, size, self.interpolation)
             return np.broadcast_to(img, (len(indices),) + img.shape).copy()
         n = len(t.frames)
         bad = [i for i in indices if not 0 <= i < n]
@@ -208,21 +220,22 @@ class _FolderHandle(FrameHandle):
         unique = sorted(set(int(i) for i in indices))
         paths = [os.path.join(t.source, t.frames[i]) for i in unique]
         decoded = _decode_many(paths, self.threads)
-        return _gather(_resize_all(decoded, size), unique, indices)
+        return _gather(_resize_all(decoded, size, self.interpolation), unique, indices)
 
 
 class FolderReader(FrameReader):
     """Frame folders and single images, decoded with PIL (each distinct frame once; ``threads`` > 1
-    decodes the frames of one read in a shared thread pool) and resized in one batch."""
+    decodes the frames of one read in a shared thread pool) and resized in one batch with the
+    ``interpolation`` filter ("bicubic" or "bilinear", see :func:`resize_frames`)."""
 
-    def __init__(self, threads: int = 1):
-        self.threads = threads
+    def __init__(self, threads: int = 1, interpolation: str = "bicubic"):
+        self.threads, self.interpolation = threads, check_interpolation(interpolation)
 
     def length(self, t: Tracklet) -> int:
         return len(t.frames) if t.frames else 1
 
     def open(self, t: Tracklet, size: Size) -> FrameHandle:
-        return _FolderHandle(t, size, self.threads)
+        return _FolderHandle(t, size, self.threads, self.interpolation)
 
 
 # ----------------------------------------------------------------------------- videos
@@ -320,8 +333,8 @@ def video_size(path: str) -> Optional[Size]:
 
 
 class _VideoHandle(FrameHandle):
-    def __init__(self, vr, path: str, size: Size):
-        self.vr, self.path, self.size = vr, path, size
+    def __init__(self, vr, path: str, size: Size, interpolation: str = "bicubic"):
+        self.vr, self.path, self.size, self.interpolation = vr, path, size, interpolation
 
     def __len__(self) -> int:
         return len(self.vr)
@@ -338,7 +351,7 @@ class _VideoHandle(FrameHandle):
             raise DatasetError(f"{self.path}: cannot decode frames ({_reason(e)})") from None
         if len(frames) != len(unique):
             raise DatasetError(f"{self.path}: decoded {len(frames)} frames for {len(unique)} requested")
-        return _gather(resize_frames(frames, self.size), unique, indices)
+        return _gather(resize_frames(frames, self.size, self.interpolation), unique, indices)
 
     def close(self) -> None:
         self.vr = None
@@ -349,12 +362,15 @@ class VideoFileReader(FrameReader):
 
     A video stored at most as large as the requested size (the usual case for
     person crops read at 256x128) is decoded at its own size and resized in one
-    batch with PIL's filter; a larger one is scaled down by FFmpeg at decode
-    time. ``num_threads`` is decord's decoder thread count (0: FFmpeg's choice).
+    batch with the ``interpolation`` filter (:func:`resize_frames`); a larger
+    one is scaled down by FFmpeg at decode time, with FFmpeg's own filter
+    whatever ``interpolation`` says (as is the width of a stored size that
+    decord cannot copy, see :func:`decodable_width`). ``num_threads`` is
+    decord's decoder thread count (0: FFmpeg's choice).
     """
 
-    def __init__(self, num_threads: int = 1):
-        self.num_threads = num_threads
+    def __init__(self, num_threads: int = 1, interpolation: str = "bicubic"):
+        self.num_threads, self.interpolation = num_threads, check_interpolation(interpolation)
 
     def _decode_size(self, path: str, size: Optional[Size]) -> Optional[Size]:
         """The size decord decodes at; None: the stored size."""
@@ -395,11 +411,16 @@ class VideoFileReader(FrameReader):
         return len(self._open(t.source, None))
 
     def open(self, t: Tracklet, size: Size) -> FrameHandle:
-        return _VideoHandle(self._open(t.source, self._decode_size(t.source, size)), t.source, size)
+        return _VideoHandle(self._open(t.source, self._decode_size(t.source, size)), t.source, size,
+                            self.interpolation)
 
 
-def reader_for(t: Tracklet, video_threads: int = 1, folder_threads: int = 1) -> FrameReader:
-    return VideoFileReader(video_threads) if t.kind == "video" else FolderReader(folder_threads)
+def reader_for(t: Tracklet, video_threads: int = 1, folder_threads: int = 1,
+               interpolation: str = "bicubic") -> FrameReader:
+    """The reader of ``t``'s kind; ``interpolation`` is the filter of its batched resize (bicubic or bilinear)."""
+    if t.kind == "video":
+        return VideoFileReader(video_threads, interpolation)
+    return FolderReader(folder_threads, interpolation)
 
 
 def tracklet_length(t: Tracklet) -> int:

@@ -3,11 +3,21 @@
 Temporal models fold time into the batch and run these per frame, or inflate
 their blocks (see the model zoo). ``res4_stride=1`` removes the last
 down-sampling (docs/reference-facts.md, A). Weights are never downloaded: ImageNet weights
-come from a local file (``pretrained=PATH``) or from torchvision's cache
-(``pretrained="imagenet"``) when the file is already there.
+come from a local file (``pretrained=PATH``) or from torchvision's cache when the file is
+already there:
+
+    "imagenet", "imagenet-v1"   torchvision's V1 weights (IMAGENET1K_V1), the ones the reference
+                                trained from: resnet50-0676ba61.pth, or TCLNet's older name for
+                                the same weights, resnet50-19c8e357.pth
+    "imagenet-v2"               torchvision's V2 weights (IMAGENET1K_V2, resnet50-11ad3fa6.pth),
+                                only when asked for by name
+
+:func:`resolve_weights` says which file a spec stands for and :func:`sha256_file` hashes
+it, so a run can record exactly which weights it started from.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import List, Optional, Sequence, Type, Union
 
@@ -17,11 +27,15 @@ from torchvision.models import resnet as tv_resnet
 
 from .registry import register_backbone
 
-# torchvision's ImageNet checkpoints, newest first, as named in its hub cache.
+# torchvision's ImageNet checkpoints as named in its hub cache, per version; within a version the
+# first name found wins (torchvision's current name, then the older name of the same weights).
 TORCHVISION_CHECKPOINTS = {
-    "resnet50": ("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth"),
-    "resnet18": ("resnet18-f37072fd.pth",),
+    "resnet50": {"v1": ("resnet50-0676ba61.pth", "resnet50-19c8e357.pth"),
+                 "v2": ("resnet50-11ad3fa6.pth",)},
+    "resnet18": {"v1": ("resnet18-f37072fd.pth", "resnet18-5c106cde.pth")},
 }
+# --pretrained names that read torchvision's cache; "imagenet" is V1, the reference's weights
+IMAGENET_SPECS = {"imagenet": "v1", "imagenet-v1": "v1", "imagenet-v2": "v2"}
 
 
 class WeightsError(Exception):
@@ -74,33 +88,63 @@ class ResNetBackbone(nn.Module):
         return x
 
 
-def find_cached_weights(arch: str) -> Optional[str]:
-    """Path of torchvision's cached ImageNet checkpoint for ``arch``, or None. Never downloads."""
-    folder = os.path.join(torch.hub.get_dir(), "checkpoints")
-    for name in TORCHVISION_CHECKPOINTS.get(arch, ()):
+def cache_folder() -> str:
+    """torchvision's checkpoint cache: torch.hub.get_dir()/checkpoints ($TORCH_HOME/hub/checkpoints)."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints")
+
+
+def find_cached_weights(arch: str, version: str = "v1") -> Optional[str]:
+    """Path of torchvision's cached ImageNet checkpoint of ``version`` for ``arch``, or None. Never downloads."""
+    folder = cache_folder()
+    for name in TORCHVISION_CHECKPOINTS.get(arch, {}).get(version, ()):
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             return path
     return None
 
 
-def load_weights(model: nn.Module, pretrained: Union[str, None], arch: str) -> Optional[str]:
-    """Load ImageNet weights from ``pretrained`` (a path, or "imagenet" for torchvision's cache).
+def resolve_weights(spec: Optional[str], backbone: str = "resnet50") -> Optional[str]:
+    """The local file that ``spec`` (None, a path, "imagenet", "imagenet-v1" or "imagenet-v2") stands for.
 
-    Returns the path used. The classifier (``fc.*``) is dropped; any other
-    missing or unexpected key is an error naming the file.
+    None for None; a WeightsError naming where it looked when there is no such file.
     """
-    if not pretrained:
+    if not spec:
         return None
-    path = pretrained
-    if pretrained == "imagenet":
-        path = find_cached_weights(arch)
+    if spec in IMAGENET_SPECS:
+        version = IMAGENET_SPECS[spec]
+        path = find_cached_weights(backbone, version)
         if path is None:
+            names = TORCHVISION_CHECKPOINTS.get(backbone, {}).get(version, ())
+            looked = f"; looked for {', '.join(names)}" if names else f"; torchvision has no {version} weights"
             raise WeightsError(
-                f"no ImageNet weights for {arch} in torchvision's cache "
-                f"({os.path.join(torch.hub.get_dir(), 'checkpoints')}); pass --pretrained PATH to a local file")
-    if not os.path.isfile(path):
-        raise WeightsError(f"{path}: pretrained weights file not found")
+                f"no ImageNet weights for {backbone} in torchvision's cache "
+                f"({cache_folder()}{looked}); pass --pretrained PATH to a local file")
+        return path
+    if not os.path.isfile(spec):
+        if spec.startswith("imagenet"):
+            raise WeightsError(f"{spec}: neither a weights file nor one of {', '.join(IMAGENET_SPECS)}")
+        raise WeightsError(f"{spec}: pretrained weights file not found")
+    return spec
+
+
+def sha256_file(path: str, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_weights(model: nn.Module, pretrained: Union[str, None], arch: str) -> Optional[str]:
+    """Load ImageNet weights from ``pretrained`` (a path, or a name of :data:`IMAGENET_SPECS`).
+
+    Returns the path used (see :func:`resolve_weights`). The classifier (``fc.*``) is dropped;
+    any other missing or unexpected key is an error naming the file.
+    """
+    path = resolve_weights(pretrained, arch)
+    if path is None:
+        return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:

@@ -10,6 +10,10 @@
 - ``triplet_features`` (optional): list of (B, d) or (B, P, d) tensors for
   triplet losses (a (B, P, d) tensor means one triplet loss per part P); without
   them the triplet loss, when weighted, takes ``id_features``.
+- ``pre_features`` (optional): (B, D') per-clip features before the model's own
+  video-level step, for models that aggregate a video their own way: with
+  ``eval.feature=model`` the harness averages them per video and calls the model's
+  ``video_features(mean_pre) -> (N, D)`` (TCLNet: BN after the mean of pre-BN features).
 
 Models also expose ``feature_dim`` (D) and ``id_feature_dims`` ([d_i]) so the
 harness can build classifiers before the first forward pass. Losses therefore
@@ -32,6 +36,7 @@ class ModelOutput:
     features: torch.Tensor
     id_features: List[torch.Tensor]
     triplet_features: Optional[List[torch.Tensor]] = None
+    pre_features: Optional[torch.Tensor] = None
 
     @classmethod
     def of(cls, out: Union["ModelOutput", Mapping[str, object]]) -> "ModelOutput":
@@ -39,11 +44,11 @@ class ModelOutput:
         if isinstance(out, cls):
             return out
         if isinstance(out, Mapping) and "features" in out:
-            unknown = set(out) - {"features", "id_features", "triplet_features"}
+            unknown = set(out) - {"features", "id_features", "triplet_features", "pre_features"}
             if unknown:
                 raise TypeError(f"model output has unknown fields {sorted(unknown)}")
             return cls(out["features"], list(out.get("id_features") or [out["features"]]),
-                       out.get("triplet_features"))
+                       out.get("triplet_features"), out.get("pre_features"))
         raise TypeError(f"a model must return a ModelOutput (or a dict with 'features'), got {type(out).__name__}")
 
 

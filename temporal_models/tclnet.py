@@ -17,10 +17,17 @@ contract and training loop, so it trains with the suite's recipe; the design:
   frames 0, 2, 4, ..., learner 2 = odd frames 1, 3, 5, ...), its own BatchNorm1d.
 
 Output: ``id_features`` = ``triplet_features`` = [learner-1 BN, learner-2 BN];
-``features`` = concat of the L2-normalised BN outputs (2 x C, 4096-d for ResNet-50),
-the reference's test feature. The reference's triplet loss (cosine, margin 0.4, one per
-learner) is registered as this model's loss recipe: ``--set loss_recipe=model`` trains
-with it; the suite's default recipe has no triplet loss.
+``features`` = concat of the L2-normalised BN outputs (2 x C, 4096-d for ResNet-50);
+``pre_features`` = concat of the two learners' features before their BN. The reference's
+test feature of a video (its evaluation code) averages the clips' pre-BN features, then
+puts each half through its learner's BN, L2-normalises each and concatenates them:
+:meth:`TCLNet.video_features` does the part after the mean, and the harness calls it
+with ``eval.feature=model``. With the default ``eval.feature=mean`` a video's feature is
+the mean of the clips' ``features`` (BN of each clip, then the mean).
+
+The reference's triplet loss (cosine, margin 0.4, one per learner) is registered as this
+model's loss recipe: ``--set loss_recipe=model`` trains with it; the suite's default recipe
+has no triplet loss.
 
 Deviations from the reference (besides the training recipe):
 
@@ -39,6 +46,14 @@ Deviations from the reference (besides the training recipe):
   a bias before BatchNorm is cancelled in train mode and gets no gradient.
 - TSB's smoothed memory is AvgPool (1,2,2), stride 1, padding 1 (zeros counted), cropped
   to the first h rows and w columns.
+
+Initialisation (``init``): ``"pytorch"`` (default) keeps PyTorch's default draw for TSE's
+conv_reduce and conv_erase and for TSB's W conv. ``"reference"`` redraws the weights of
+all three from N(0, sqrt(2 / out_channels)) as the reference does (its TSE.__init__ for
+conv_reduce and conv_erase; its TSB.__init__ runs the same loop over every Conv2d, W's
+included, so TSB's W conv is redrawn too). Both draw after the default one, so the default
+path consumes the random numbers it always did. The BatchNorms behind conv_erase and W start
+at zero either way: TSB and the erase term start inert.
 """
 from __future__ import annotations
 
@@ -53,6 +68,7 @@ from torch import nn
 from .backbones import ResNetBackbone
 from .base import ModelOutput, TemporalModel
 from .heads import bn_neck
+from .nonlocal_block import check_init, reference_init_
 from .registry import register_model
 
 
@@ -70,10 +86,12 @@ def _block_width(block: nn.Module) -> int:
 class TSB(nn.Module):
     """Temporal Saliency Boosting on (B, T, C, H, W): each frame gains what the other frames add."""
 
-    def __init__(self, channels: int, scale: float = 5.0):
+    def __init__(self, channels: int, scale: float = 5.0, init: str = "pytorch"):
         super().__init__()
         self.scale = scale
         self.W = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), _zero_bn(channels))
+        if check_init(init) == "reference":
+            reference_init_(self.W[0])
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) -> (B, T, C): for each frame, the attention-weighted raw features of the others."""
@@ -99,7 +117,7 @@ class TSB(nn.Module):
 class TSE(nn.Module):
     """Temporal Saliency Erasing over frame pairs; returns the layer4 maps of A and B frames."""
 
-    def __init__(self, layer4: nn.Sequential, band: int = 3):
+    def __init__(self, layer4: nn.Sequential, band: int = 3, init: str = "pytorch"):
         super().__init__()
         blocks = list(layer4)
         self.shared = nn.Sequential(*blocks[:-1])
@@ -109,6 +127,9 @@ class TSE(nn.Module):
         self.band = band
         self.reduce = nn.Conv2d(c4, c3, 1, bias=False)
         self.conv_erase = nn.Sequential(nn.Conv2d(c3, c3, 1, bias=False), _zero_bn(c3))
+        if check_init(init) == "reference":
+            reference_init_(self.reduce)
+            reference_init_(self.conv_erase[0])
 
     def erase(self, x: torch.Tensor, mask: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """x * mask + conv_erase(softmax(scores)-weighted mean of the kept positions), at every position."""
@@ -140,12 +161,13 @@ class TSE(nn.Module):
 
 
 class TCLNet(TemporalModel):
-    def __init__(self, backbone: ResNetBackbone):
+    def __init__(self, backbone: ResNetBackbone, init: str = "pytorch"):
         super().__init__()
+        check_init(init)
         self.backbone = backbone
         c2 = _block_width(backbone.layer2[-1])
-        self.tsb = TSB(c2)
-        self.tse = TSE(backbone.layer4)
+        self.tsb = TSB(c2, init=init)
+        self.tse = TSE(backbone.layer4, init=init)
         del self.backbone.layer4  # now lives in tse (shared blocks + branches)
         c = backbone.out_channels
         self.bns = nn.ModuleList([bn_neck(c), bn_neck(c)])
@@ -163,18 +185,25 @@ class TCLNet(TemporalModel):
         first = rearrange(x[:, 0::2], "b p c h w -> (b p) c h w")
         second = rearrange(x[:, 1::2], "b p c h w -> (b p) c h w")
         outs = self.tse(first, second)
-        learners = []
+        pre, learners = [], []
         for bn, maps in zip(self.bns, outs):  # spatial max per frame, mean over the learner's frames
             frames = reduce(maps, "(b p) c h w -> b p c", "max", b=b)
-            learners.append(bn(frames.mean(dim=1)))
+            pre.append(frames.mean(dim=1))
+            learners.append(bn(pre[-1]))
         features = torch.cat([F.normalize(f, dim=1) for f in learners], dim=1)
-        return ModelOutput(features, learners, triplet_features=learners)
+        return ModelOutput(features, learners, triplet_features=learners, pre_features=torch.cat(pre, dim=1))
+
+    def video_features(self, mean_pre: torch.Tensor) -> torch.Tensor:
+        """(N, 2C) per-video means of ``pre_features`` -> each half through its learner's BN, L2-normalised,
+        concatenated: the reference's test feature (call in eval mode)."""
+        halves = mean_pre.split(list(self.id_feature_dims), dim=1)
+        return torch.cat([F.normalize(bn(f), dim=1) for bn, f in zip(self.bns, halves)], dim=1)
 
 
 # TCLNet's own codebase: CE + batch-hard cosine triplet with margin 0.4 on each learner
 # (docs/reference-facts.md, B).
 @register_model("tclnet", losses=dict(triplet_weight=1.0, triplet_margin=0.4, triplet_distance="cosine",
                                        triplet_mining="hard"))
-def build_tclnet(backbone: ResNetBackbone, **_) -> TCLNet:
+def build_tclnet(backbone: ResNetBackbone, init: str = "pytorch", **_) -> TCLNet:
     """TCLNet (TSB + TSE, two learners); T must be even. See the module docstring for deviations."""
-    return TCLNet(backbone)
+    return TCLNet(backbone, init=init)

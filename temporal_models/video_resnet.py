@@ -22,6 +22,9 @@ Every replacement starts as the identity of the 2-D model (I3D: centre init;
 AP3D: zero temporal conv; Non-Local: zero BatchNorm), so a video model built from
 the same 2-D weights as ``baseline`` gives the same features at initialisation,
 in eval and in train mode. The head is the baseline's :class:`VideoHead`.
+
+``init="reference"`` draws the Non-Local blocks' convs as the reference does (see
+:mod:`.nonlocal_block`); it changes nothing in a model without Non-Local blocks.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from .backbones import ResNetBackbone
 from .base import ModelOutput, TemporalModel
 from .heads import VideoHead
 from .inflate import inflate_conv, to_video
-from .nonlocal_block import NonLocalBlock
+from .nonlocal_block import NonLocalBlock, check_init
 from .registry import register_model
 
 # stage (1-based, torchvision naming) -> ResNet-50 block indices
@@ -62,8 +65,10 @@ class VideoResNet(TemporalModel):
     def __init__(self, backbone: ResNetBackbone, conv3d: Optional[str] = None, nonlocal_: bool = False,
                  conv3d_blocks: Dict[int, Sequence[int]] = CONV3D_BLOCKS,
                  nonlocal_blocks: Dict[int, Sequence[int]] = NONLOCAL_BLOCKS,
-                 inflate_init: str = "center", apm_temperature: float = 4.0, contrastive: bool = True):
+                 inflate_init: str = "center", apm_temperature: float = 4.0, contrastive: bool = True,
+                 init: str = "pytorch"):
         super().__init__()
+        check_init(init)
         if conv3d not in (None, "i3d", "ap3d"):
             raise ValueError(f"conv3d must be None, 'i3d' or 'ap3d', not {conv3d!r}")
         self.backbone = to_video(backbone)
@@ -88,7 +93,7 @@ class VideoResNet(TemporalModel):
             for i, block in enumerate(blocks):
                 new_layer.append(block)
                 if i in nl_idx:
-                    new_layer.append(NonLocalBlock(_block_width(block)))
+                    new_layer.append(NonLocalBlock(_block_width(block), init=init))
             setattr(self.backbone, f"layer{stage}", nn.Sequential(*new_layer))
         self.head = VideoHead(self.backbone.out_channels)
         self.feature_dim = self.backbone.out_channels

@@ -6,18 +6,21 @@ imports only numpy, torch, scipy, tabulate and the standard library.
 Modules, each importing only those to its left: :mod:`.inputs` (metric names,
 array/tensor conversion, feature and label checks, the float32 rule),
 :mod:`.features_io` (``.npz`` features files), :mod:`.report` (text table),
-:mod:`.rerank` (k-reciprocal re-ranking), :mod:`.metrics` (CMC / mAP / mINP).
+:mod:`.rerank` (k-reciprocal re-ranking), :mod:`.metrics` (CMC / mAP / mINP),
+:mod:`.single_shot` (one gallery item per identity, averaged over seeded draws).
 """
 from .features_io import load_features_npz, save_features_npz
 from .inputs import METRICS, check_feature_pair
 from .metrics import PROTOCOLS, evaluate
 from .report import format_table
 from .rerank import k_reciprocal_distances, rerank_matrix
+from .single_shot import evaluate_single_shot
 
 __all__ = [
     "PROTOCOLS",
     "METRICS",
     "evaluate",
+    "evaluate_single_shot",
     "format_table",
     "load_features_npz",
     "save_features_npz",

@@ -9,7 +9,8 @@ __all__ = ["format_table"]
 
 
 def format_table(results: Dict[str, Optional[dict]]) -> str:
-    """Table of ``evaluate`` results in percent (1 decimal), one row per protocol."""
+    """Table of ``evaluate`` results in percent (1 decimal), one row per protocol; single-shot results
+    (:func:`evaluate_single_shot`) show their spread over the draws as ``mean ± std``."""
     from tabulate import tabulate
 
     rank_keys = None
@@ -25,7 +26,9 @@ def format_table(results: Dict[str, Optional[dict]]) -> str:
         if r is None:
             rows.append([proto] + ["undefined"] * len(cols) + [0])
         else:
-            rows.append([proto] + [f"{100.0 * r[c]:.1f}" if c in r else "-" for c in cols]
-                        + [r["valid_queries"]])
+            spread = r.get("std") or {}  # single-shot results: mean ± spread over the draws
+            rows.append([proto] + [(f"{100.0 * r[c]:.1f}" + (f" ± {100.0 * spread[c]:.1f}" if spread.get(c) is not None
+                                                              else "")) if c in r else "-" for c in cols]
+                        + [f"{r['valid_queries']:g}"])
     return tabulate(rows, headers=["protocol"] + cols + ["valid"], tablefmt="simple",
                     disable_numparse=True, colalign=("left",) + ("right",) * (len(cols) + 1))

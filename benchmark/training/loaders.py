@@ -45,7 +45,8 @@ def load_dataset(cfg: Config) -> ReIDDataset:
 
 def train_loader(cfg: Config, data: ReIDDataset) -> DataLoader:
     d, seed = cfg.data, cfg.system.seed
-    ds = TrainClips(data.train, (d.height, d.width), d.seq_len, d.stride, d.sampling, d.dense_piece, d.flip, seed)
+    ds = TrainClips(data.train, (d.height, d.width), d.seq_len, d.stride, d.sampling, d.dense_piece, d.flip, seed,
+                    interpolation=d.resize)
     sampler = IdentitySampler(ds.pids, d.clips_per_id, seed)
     workers = cfg.system.workers
     return DataLoader(ds, batch_size=d.num_ids * d.clips_per_id, sampler=sampler, drop_last=True,
@@ -54,7 +55,8 @@ def train_loader(cfg: Config, data: ReIDDataset) -> DataLoader:
 
 def test_loader(cfg: Config, tracklets) -> DataLoader:
     d = cfg.data
-    ds = WholeVideos(tracklets, (d.height, d.width), d.seq_len, d.stride)
+    ds = WholeVideos(tracklets, (d.height, d.width), d.seq_len, d.stride, test_clips=d.test_clips,
+                     interpolation=d.resize)
     return DataLoader(ds, batch_size=max(1, cfg.eval.clips_per_batch // 8), shuffle=False,
                       num_workers=cfg.system.workers, collate_fn=collate_videos, pin_memory=_pin(cfg))
 

@@ -1,4 +1,4 @@
-"""Losses: identity cross-entropy, the Clothes-based Adversarial Loss (CAL), batch-hard triplet."""
+"""Losses: identity cross-entropy, the Clothes-based Adversarial Loss (CAL) and its memory-bank form, triplet."""
 from __future__ import annotations
 
 import torch
@@ -23,6 +23,52 @@ def cal_loss(cos_logits: torch.Tensor, clothes: torch.Tensor, pos_mask: torch.Te
     q = epsilon * pos / pos.sum(dim=1, keepdim=True)
     q = q + (1.0 - epsilon) * F.one_hot(clothes, z.shape[1]).to(z.dtype)
     return -(q * log_p).sum(dim=1).mean()
+
+
+
+@torch.no_grad()
+def update_clothes_memory(memory: torch.Tensor, filled: torch.Tensor, features: torch.Tensor,
+                          clothes: torch.Tensor, momentum: float = 0.0) -> None:
+    """Write a batch into the clothes memory of memory-bank CAL, in place (docs/reference-facts.md, C).
+
+    ``memory``: (C, d) one L2-normalised feature per clothes class; ``filled``: (C,) bool,
+    the classes written at least once. For each class y present in the batch, ``m_y`` is
+    the mean of the batch's L2-normalised (detached) features of class y. While some class
+    is still unfilled the present classes are overwritten (memory_y = m_y), as in the
+    reference; once every class is filled, memory_y = momentum * memory_y + (1 - momentum) * m_y
+    (momentum 0: overwrite). The written rows are then re-normalised (*inferred*: the
+    reference stores raw means and normalises them when it takes the cosine, which gives
+    the same z with momentum 0; the suite averages and keeps unit vectors throughout).
+    """
+    f = F.normalize(features.detach().to(memory.dtype), dim=1)
+    present, inverse = torch.unique(clothes, return_inverse=True)
+    sums = torch.zeros(len(present), f.shape[1], dtype=f.dtype, device=f.device).index_add_(0, inverse, f)
+    counts = torch.bincount(inverse, minlength=len(present)).to(f.dtype)
+    means = sums / counts[:, None]
+    if bool(filled.all()):
+        means = momentum * memory[present] + (1.0 - momentum) * means
+    memory[present] = F.normalize(means, dim=1)
+    filled[present] = True
+
+
+def memory_cal_loss(features: torch.Tensor, clothes: torch.Tensor, pos_mask: torch.Tensor,
+                    memory: torch.Tensor, filled: torch.Tensor, scale: float = 16.0,
+                    epsilon: float = 0.1) -> torch.Tensor:
+    """CAL against a clothes memory instead of a clothes classifier (docs/reference-facts.md, C).
+
+    The :func:`cal_loss` form with z_j = scale * cos(f, memory_j); ``memory`` (C, d) is
+    detached here. Classes not yet ``filled`` are left out of both P and N: their columns
+    are dropped and the labels renumbered over the filled ones. Every sample's own class
+    must be filled, which holds when the batch was written with
+    :func:`update_clothes_memory` before the loss (the reference's order).
+    """
+    if not bool(filled[clothes].all()):
+        raise ValueError("memory_cal_loss: a sample's own clothes class is not in the memory yet; "
+                         "write the batch with update_clothes_memory first")
+    keep = filled.nonzero().flatten()
+    cos = F.normalize(features, dim=1) @ F.normalize(memory.detach()[keep], dim=1).t()
+    new_label = torch.cumsum(filled.long(), 0) - 1
+    return cal_loss(cos, new_label[clothes], pos_mask[:, keep], scale, epsilon)
 
 
 def triplet_loss(features: torch.Tensor, pids: torch.Tensor, margin: float = 0.3,

@@ -5,15 +5,16 @@ import copy
 import logging
 import random
 import time
+from functools import partial
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
-from temporal_models import build_model
+from temporal_models import build_model, resolve_weights, sha256_file
 
 from ..config import Config, ConfigError
-from ..evaluation import evaluate, format_table
+from ..evaluation import evaluate, evaluate_single_shot, format_table
 from ..records import RunRecord, git_state, machine, new_run_id, now_iso, package_versions, write_record
 from .features import extract_features
 from .loaders import load_dataset, test_loader, train_loader
@@ -38,16 +39,21 @@ def seed_everything(seed: int) -> None:
 def test_features(model, data, cfg: Config, device):
     """(query, gallery) test features: whole-video clip averages (plus mirrors with ``eval.flip``)."""
     return tuple(extract_features(model, test_loader(cfg, items), device, split, cfg.eval.clips_per_batch,
-                                  flip=cfg.eval.flip)
+                                  flip=cfg.eval.flip, aggregate=cfg.eval.feature)
                  for split, items in (("query", data.query), ("gallery", data.gallery)))
 
 
 def evaluate_model(model, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
-    """Score the test split with the protocols the dataset reports (CC/SC need clothes labels)."""
+    """Score the test split with the protocols the dataset reports (CC/SC need clothes labels).
+
+    ``eval.shot=single``: one random gallery item per identity, mean and spread over ``eval.draws``
+    draws (seeded by draw number only, so every run of a comparison sees the same galleries).
+    """
     q, g = test_features(model, data, cfg, device)
     lab = lambda items, a: np.array([getattr(t, a) for t in items])  # noqa: E731
     with_clothes = bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
-    return evaluate(q, g, lab(data.query, "pid"), lab(data.gallery, "pid"), lab(data.query, "camid"),
+    score = evaluate if cfg.eval.shot == "multi" else partial(evaluate_single_shot, draws=cfg.eval.draws, seed=0)
+    return score(q, g, lab(data.query, "pid"), lab(data.gallery, "pid"), lab(data.query, "camid"),
                     lab(data.gallery, "camid"),
                     lab(data.query, "clothes") if with_clothes else None,
                     lab(data.gallery, "clothes") if with_clothes else None,
@@ -125,7 +131,9 @@ class Session:
                 "lower data.num_ids")
         seed_everything(cfg.system.seed)
         self.model = build_model(cfg.model.name, cfg.model.backbone, cfg.model.pretrained, cfg.model.res4_stride,
-                                 cfg.data.seq_len).to(self.device)
+                                 cfg.data.seq_len, init=cfg.model.init).to(self.device)
+        weights = resolve_weights(cfg.model.pretrained, cfg.model.backbone)
+        self.weights = {"weights": weights, "weights_sha256": sha256_file(weights) if weights else None}
         heads = Heads(self.model, d.num_train_pids, d.num_train_clothes).to(self.device)
         self.trainer = Trainer(cfg, self.model, heads, torch.from_numpy(d.pid2clothes), self.device)
         self.n_params = sum(p.numel() for p in self.model.parameters())
@@ -198,7 +206,7 @@ class Session:
             dataset={"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
                      "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
             model={"name": cfg.model.name, "backbone": cfg.model.backbone, "parameters": self.n_params,
-                   "pretrained": cfg.model.pretrained},
+                   "pretrained": cfg.model.pretrained, **self.weights},
             forked_at_epoch=self.forked_at, metrics=self.metrics, history=self.history,
             reference_selection=reference_selection(self.history, cfg.eval.selection_rule),
             timings={"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),

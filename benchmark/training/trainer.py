@@ -15,16 +15,26 @@ from temporal_models import ModelOutput
 from temporal_models.heads import Classifier, NormalizedClassifier
 
 from ..config import Config
-from .losses import cal_loss, triplet_loss, within_identity_clothes_accuracy
+from .losses import (cal_loss, memory_cal_loss, triplet_loss, update_clothes_memory,
+                     within_identity_clothes_accuracy)
 
 
 class Heads(nn.Module):
-    """The training-only parts around a model: one ID classifier per ID feature, a clothes classifier."""
+    """The training-only parts around a model: one ID classifier per ID feature, a clothes classifier.
+
+    Also the clothes memory of memory-bank CAL (``cal.variant = "memory"``), as buffers so
+    that it moves with ``.to``, is in ``state_dict`` and is deep-copied (forks) with the
+    heads: ``clothes_memory`` (clothes x dim, one unit vector per clothes class) and
+    ``clothes_memory_filled`` (which classes were written). Both start at zero and draw no random numbers; the classifier variant never
+    touches them.
+    """
 
     def __init__(self, model, num_pids: int, num_clothes: int):
         super().__init__()
         self.id_classifiers = nn.ModuleList(Classifier(d, num_pids) for d in model.id_feature_dims)
         self.clothes_classifier = NormalizedClassifier(model.feature_dim, num_clothes)
+        self.register_buffer("clothes_memory", torch.zeros(num_clothes, model.feature_dim))
+        self.register_buffer("clothes_memory_filled", torch.zeros(num_clothes, dtype=torch.bool))
 
 
 @dataclass
@@ -37,6 +47,13 @@ class Trainer:
     just-updated clothes classifier; only the model and ID classifiers step.
     The clothes classifier is trained in both modes (it is the diagnostic of how
     much clothes information the features carry); only the CAL term differs.
+
+    ``cal.variant = "memory"`` (the reference's memory-bank CAL): from ``cal.start_epoch``
+    the batch is first written into ``heads.clothes_memory`` (detached, momentum
+    ``cal.memory_momentum``) and CAL is then taken against that memory, so the batch's
+    own classes are always in it; the clothes classifier still learns as above, as the
+    diagnostic only. Before ``cal.start_epoch`` (or without ``cal.enabled``) the memory
+    is not written, as in the reference, which updates it only inside the CAL term.
     """
 
     cfg: Config
@@ -83,7 +100,12 @@ class Trainer:
         logs["clothes_acc_within_id"] = within_identity_clothes_accuracy(detached.detach(), clothes, pos_mask)
 
         if cfg.cal.enabled and epoch >= cfg.cal.start_epoch:
-            adv = cal_loss(clothes_cls(feats), clothes, pos_mask, cfg.cal.scale, cfg.cal.epsilon)
+            if cfg.cal.variant == "memory":
+                memory, filled = self.heads.clothes_memory, self.heads.clothes_memory_filled
+                update_clothes_memory(memory, filled, feats, clothes, cfg.cal.memory_momentum)
+                adv = memory_cal_loss(feats, clothes, pos_mask, memory, filled, cfg.cal.scale, cfg.cal.epsilon)
+            else:
+                adv = cal_loss(clothes_cls(feats), clothes, pos_mask, cfg.cal.scale, cfg.cal.epsilon)
             loss = loss + adv
             logs["cal"] = adv.item()
         self.optimizer.zero_grad(set_to_none=True)

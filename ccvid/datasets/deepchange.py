@@ -10,12 +10,15 @@ with a list file beside it::
     DeepChangeDataset/test-set-gallery/       DeepChangeDataset/test-set-gallery-bbox.txt
 
 A list line is ``<image name>,<tracklet id>``; the image is
-``<root>/<folder>/<image name>`` and must exist. The person id is the number
-after the leading letter of the first ``_`` token (``P0123_...`` -> 123). The
-camera id is replaced by the tracklet id, so gallery images of the query's own
-tracklet are junk. Clothes labels are not distributed; they are inferred as
-one clothes class per (person, tracklet) (train relabelled 0..C-1, test
-jointly over query and gallery). ``split`` ("test" or "val") chooses the
+``<root>/<folder>/<image name>`` and must exist. The image name is
+``<letter><pid>_<token>_<token>...`` (e.g. ``P0123_c1_f001.jpg``); the person id
+is the number after the leading letter of the first ``_`` token (``P0123`` ->
+123). The camera id is replaced by the tracklet id, so gallery images of the
+query's own tracklet are junk. The clothes key is, as the reference builds it,
+the first token with the third ``_`` token of the name without its extension
+(``P0123_c1_f001.jpg`` -> ``(P0123, f001)``): images of one person sharing the
+third token share a clothes class, across tracklets (train relabelled 0..C-1,
+test jointly over query and gallery). ``split`` ("test" or "val") chooses the
 evaluation split. Protocols: general.
 """
 from __future__ import annotations
@@ -47,11 +50,15 @@ def _items(root: str, folder: str) -> List[Item]:
         if m is None:
             raise DatasetError(f"{where}: image name {image!r} does not match DeepChange "
                                f"'<letter><pid>_...' (e.g. P0123_...)")
+        tokens = os.path.basename(image).split(".")[0].split("_")
+        if len(tokens) < 3:
+            raise DatasetError(f"{where}: image name {image!r} has no third '_' token, which the clothes "
+                               f"label needs (e.g. P0123_c1_f001.jpg)")
         path = os.path.join(image_dir, image)
         if not os.path.isfile(path):
             raise DatasetError(f"{where}: image {path} not found")
         pid, tid = int(m.group(1)), int(tracklet)
-        items.append(Item(source=path, pid=pid, camid=tid, clothes=(pid, tid)))
+        items.append(Item(source=path, pid=pid, camid=tid, clothes=(tokens[0], tokens[2])))
     return items
 
 
@@ -63,4 +70,4 @@ def read_deepchange(root: str, split: str = "test") -> ReIDDataset:
     query = _items(root, f"{split}-set-query")
     gallery = _items(root, f"{split}-set-gallery")
     return assemble("deepchange", root, train, query, gallery, kind="image", protocols=("general",),
-                    meta={"split": split, "clothes_note": "clothes inferred as one class per (person, tracklet)"})
+                    meta={"split": split, "clothes_note": "clothes = person token + third '_' token of the name"})

@@ -183,8 +183,11 @@ def test_vcclothes_all(vcclothes):
 def test_vcclothes_sc_and_cc_camera_filters(vcclothes):
     sc = read_vcclothes_sc(str(vcclothes))
     cc = read_vcclothes(str(vcclothes), mode="cc")
-    assert sc.name == "vcclothes_sc" and sc.meta["protocols"] == ["general", "sc"]
-    assert cc.name == "vcclothes_cc" and cc.meta["protocols"] == ["general", "cc"]
+    # the reference scores both variants with the general protocol on their camera subsets
+    assert sc.name == "vcclothes_sc" and sc.meta["protocols"] == ["general"]
+    assert cc.name == "vcclothes_cc" and cc.meta["protocols"] == ["general"]
+    assert get_dataset("vcclothes_sc").protocols == get_dataset("vcclothes_cc").protocols == ("general",)
+    assert get_dataset("vcclothes").protocols == ("general", "cc", "sc")
     assert sorted({t.camid for t in sc.query + sc.gallery}) == [1, 2]  # raw cameras 2 and 3
     assert sorted({t.camid for t in cc.query + cc.gallery}) == [2, 3]  # raw cameras 3 and 4
     assert [len(sc.query), len(sc.gallery), len(cc.query), len(cc.gallery)] == [2, 4, 2, 4]
@@ -272,21 +275,37 @@ def test_deepchange_labels(deepchange):
     assert [len(data.train), len(data.query), len(data.gallery)] == [3, 1, 3]
     assert [t.pid for t in data.train] == [0, 0, 1]  # 123, 123, 456 relabelled
     assert [t.camid for t in data.train] == [7, 8, 9]  # camera = tracklet id
-    assert [t.clothes for t in data.train] == [0, 1, 2]  # one class per (pid, tracklet)
+    # clothes key (person token, third token): P0123 f001 / f002 and P0456 f003
+    assert [t.clothes for t in data.train] == [0, 1, 2]
     assert data.pid2clothes.tolist() == [[1, 1, 0], [0, 0, 1]]
     assert [t.pid for t in data.gallery] == [900, 900, 901]  # P0900 -> 900
     assert [t.camid for t in data.gallery] == [20, 21, 22]
-    assert data.query[0].clothes == data.gallery[0].clothes != data.gallery[1].clothes
+    # test clothes jointly over query and gallery: f001, f005, f006 of P0900 and f007 of P0901 all differ
+    assert len({t.clothes for t in data.query + data.gallery}) == 4
     val = read_deepchange(str(deepchange), split="val")
     assert [t.pid for t in val.query] == [700] and val.gallery[0].camid == 31
 
 
 def test_deepchange_pid_from_name(deepchange):
-    write(deepchange / "train-set-bbox.txt", "P0123_x.jpg,5\n")
-    img(deepchange / "train-set" / "P0123_x.jpg")
+    write(deepchange / "train-set-bbox.txt", "P0123_x_y.jpg,5\n")
+    img(deepchange / "train-set" / "P0123_x_y.jpg")
     data = read_deepchange(str(deepchange))
     assert data.num_train_pids == 1 and data.train[0].camid == 5
-    assert data.train[0].source == os.path.join(str(deepchange), "train-set", "P0123_x.jpg")
+    assert data.train[0].source == os.path.join(str(deepchange), "train-set", "P0123_x_y.jpg")
+
+
+def test_deepchange_clothes_from_person_and_third_token(deepchange):
+    """The reference's clothes key: tracklets of one person that share the third token share one class."""
+    rows = [("P0123_c1_f001_a.jpg", 7), ("P0123_c2_f001_b.jpg", 8), ("P0456_c1_f001.jpg", 9),
+            ("P0456_c1_f002.jpg", 10)]
+    for name, _ in rows:
+        img(deepchange / "train-set" / name)
+    write(deepchange / "train-set-bbox.txt", "".join(f"{name},{tid}\n" for name, tid in rows))
+    data = read_deepchange(str(deepchange))
+    assert [t.camid for t in data.train] == [7, 8, 9, 10]
+    # P0123: tracklets 7 and 8 share f001 -> one class; P0456: f001 and f002 -> two classes
+    assert [t.clothes for t in data.train] == [0, 0, 1, 2] and data.num_train_clothes == 3
+    assert data.pid2clothes.tolist() == [[1, 0, 0], [0, 1, 1]]
 
 
 def test_deepchange_errors(deepchange, tmp_path):
@@ -296,11 +315,14 @@ def test_deepchange_errors(deepchange, tmp_path):
         f.write("P0901_c4_f008.jpg 23\n")
     with pytest.raises(DatasetError, match=r"test-set-gallery-bbox\.txt:4: expected '<image name>,<tracklet id>'"):
         read_deepchange(str(deepchange))
-    write(deepchange / "test-set-gallery-bbox.txt", "P0900_c3_f005.jpg,20\nP0900_missing.jpg,21\n")
-    with pytest.raises(DatasetError, match=r"test-set-gallery-bbox\.txt:2: image .*P0900_missing\.jpg not found"):
+    write(deepchange / "test-set-gallery-bbox.txt", "P0900_c3_f005.jpg,20\nP0900_c9_missing.jpg,21\n")
+    with pytest.raises(DatasetError, match=r"test-set-gallery-bbox\.txt:2: image .*P0900_c9_missing\.jpg not found"):
         read_deepchange(str(deepchange))
     write(deepchange / "test-set-gallery-bbox.txt", "x0900.jpg,20\n")
     with pytest.raises(DatasetError, match=r"test-set-gallery-bbox\.txt:1: image name 'x0900\.jpg' does not match"):
+        read_deepchange(str(deepchange))
+    write(deepchange / "test-set-gallery-bbox.txt", "P0900_c3.jpg,20\n")
+    with pytest.raises(DatasetError, match=r"test-set-gallery-bbox\.txt:1: image name 'P0900_c3\.jpg' has no third"):
         read_deepchange(str(deepchange))
     os.remove(deepchange / "test-set-query-bbox.txt")
     with pytest.raises(DatasetError, match=r"test-set-query-bbox\.txt: DeepChange list file not found"):
