@@ -31,7 +31,21 @@ def show_main(args) -> int:
     for w in warnings:
         say(f"# warning: {w}")
     say(to_yaml(cfg).rstrip())
+    weights = weights_note(cfg.model.pretrained, cfg.model.backbone)
+    if weights:
+        say(weights)
     return 0
+
+
+def weights_note(spec, backbone: str):
+    """A comment naming the file an ``imagenet`` spec means (the weights are part of the recipe)."""
+    from temporal_models.backbones import IMAGENET_SPECS, TORCHVISION_CHECKPOINTS
+    if spec not in IMAGENET_SPECS or backbone not in TORCHVISION_CHECKPOINTS:
+        return None
+    version = IMAGENET_SPECS[spec]
+    names = TORCHVISION_CHECKPOINTS[backbone].get(version) or ()
+    return (f"# model.pretrained {spec}: torchvision's ImageNet {version.upper()} file "
+            f"{' or '.join(names)} from the torch cache")
 
 
 def presets_main(args) -> int:

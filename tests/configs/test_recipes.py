@@ -59,7 +59,9 @@ def test_every_recipe_file_is_listed_here():
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_config_show_prints_the_reference_values(recipe, capsys):
     assert main(["config", "show", "--config", str(CONFIG_DIR / f"{recipe}.yaml"), "--data-root", "/data/x"]) == 0
-    shown = dict(flat(yaml.safe_load(capsys.readouterr().out)))
+    text = capsys.readouterr().out
+    shown = dict(flat(yaml.safe_load(text)))
+    assert "torchvision's ImageNet V1 file resnet50-0676ba61.pth or resnet50-19c8e357.pth" in text  # the weights
     expected = RECIPES[recipe]
     wrong = {k: (shown.get(k), v) for k, v in expected.items() if shown.get(k) != v}
     assert not wrong, wrong
