@@ -60,6 +60,8 @@ class RunRecord:
     machine: Dict[str, Any] = field(default_factory=dict)
     checkpoint: Optional[str] = None
     files: Dict[str, str] = field(default_factory=dict)
+    status: str = "complete"               # complete | failed (never averaged into a leaderboard)
+    error: Optional[str] = None            # why a failed run failed
     format: str = RECORD_FORMAT
     path: Optional[str] = None             # where it was read from or written to (not stored)
 

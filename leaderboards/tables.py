@@ -25,6 +25,11 @@ IDENTITY_FIELDS = ("data.dataset", "model.name", "model.backbone", "cal.enabled"
 CAL_FIELDS = {"cal.enabled", "cal.epsilon", "cal.start_epoch", "cal.scale"}  # meaningless without CAL
 
 
+def completed(records: List[RunRecord]) -> List[RunRecord]:
+    """The records of runs that completed: a failed run's record is never averaged in."""
+    return [r for r in records if getattr(r, "status", "complete") == "complete"]
+
+
 def _metric(record: RunRecord, protocol: str, name: str, selection: str = "last") -> Optional[float]:
     """A metric of the last epoch (the headline), or of the epoch the reference's rule kept (``reference``)."""
     metrics = record.metrics if selection == "last" else (record.reference_selection or {}).get("metrics")
@@ -92,6 +97,7 @@ def leaderboard_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS,
                      selection: str = "last") -> Tuple[List[str], List[List[str]]]:
     """Mean ± std over seeds per experiment. ``selection="reference"``: the epochs the reference's rule kept
     (chosen on the test set), for the records that name a rule; a column says which epochs."""
+    records = completed(records)
     if selection == "reference":
         records = [r for r in records if r.reference_selection and r.reference_selection.get("metrics")]
     varying = varying_fields(records)
@@ -123,6 +129,7 @@ def cal_pairs(records: List[RunRecord]) -> Tuple[List[str], List[Tuple[Dict[str,
     Returns (varying fields, [(experiment without "cal", [(seed, CAL, ID-only), ...]), ...]),
     experiments with at least one pair, in a stable order.
     """
+    records = completed(records)
     varying = varying_fields(records)
     plain: Dict[Tuple, Dict[int, RunRecord]] = defaultdict(dict)
     for r in records:

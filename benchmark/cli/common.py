@@ -25,8 +25,9 @@ def user_errors() -> Tuple[type, ...]:
     from temporal_models import UnknownNameError, WeightsError
 
     from ..records import RecordError
-    from ..training import CheckpointError
-    return (DatasetError, ConfigError, UnknownNameError, WeightsError, CLIError, CheckpointError, RecordError)
+    from ..training import CheckpointError, TrainingDiverged
+    return (DatasetError, ConfigError, UnknownNameError, WeightsError, CLIError, CheckpointError, RecordError,
+            TrainingDiverged)
 
 
 class _Console(logging.Handler):

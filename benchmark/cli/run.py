@@ -1,7 +1,7 @@
 """``benchmark run``: train and evaluate one config, once per seed."""
 from __future__ import annotations
 
-from .common import add_examples, build_config, config_parent, formatter, progress_parent
+from .common import CLIError, add_examples, build_config, config_parent, formatter, progress_parent
 
 EXAMPLES = add_examples([
     "benchmark run --model baseline --cal                 # embedded dataset, CPU default",
@@ -13,6 +13,7 @@ EXAMPLES = add_examples([
     "benchmark run --model baseline --set synth.clothes_strength=0.5 cal.epsilon=0.5",
     "benchmark run --model tclnet --cal loss.recipe=model    # with TCLNet's own triplet losses",
     "benchmark run --config runs/<run id>/record.json     # the same run again, exactly",
+    "benchmark run --resume runs/<run id>                 # continue a killed run where it stopped",
 ])
 
 
@@ -25,11 +26,24 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="system.seed (default 0)")
     p.add_argument("--seeds", type=int, nargs="+", help="run once per seed (overrides --seed)")
     p.add_argument("--cal-epsilon", type=float, help="CAL's epsilon (Eq. 5; cal.epsilon)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its folder (state.pt); "
+                                                        "takes no other configuration")
     p.set_defaults(func=main)
 
 
+CONFIG_OPTIONS = ("preset", "config", "model", "dataset", "data_root", "backend", "backbone", "pretrained", "epochs",
+                  "val_ids", "device", "runs_dir", "seed", "seeds", "cal_epsilon")
+
+
 def main(args) -> int:
-    from ..training import run
+    from ..training import resume, run
+    if args.resume:
+        given = [f"--{k.replace('_', '-')}" for k in CONFIG_OPTIONS if getattr(args, k, None) is not None]
+        given += ["--cal"] * bool(args.cal) + [f"override {o}" for o in args.set]
+        if given:
+            raise CLIError(f"--resume continues a run with its own config; remove {', '.join(given)}")
+        resume(args.resume)
+        return 0
 
     seeds = args.seeds if args.seeds is not None else [args.seed]
     configs = []

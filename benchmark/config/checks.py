@@ -146,6 +146,11 @@ def _device(name: str) -> None:
         raise ConfigError(f"system.device {name!r}: unsupported device type (auto, cpu, cuda, cuda:N)")
 
 
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 def _system(cfg: Config, warnings: List[str]) -> None:
     s = cfg.system
     if not 0 <= s.seed < 2**32:
@@ -153,6 +158,9 @@ def _system(cfg: Config, warnings: List[str]) -> None:
     _device(s.device)
     _at_least("system.threads", s.threads, 0)
     _at_least("system.workers", s.workers, 0)
+    _choice("system.precision", s.precision, ("fp32", "bf16", "fp16"))
+    if s.precision == "fp16" and not (s.device.startswith("cuda") or s.device == "auto" and _cuda()):
+        raise ConfigError("system.precision fp16: needs a CUDA device (use bf16 on the CPU)")
     cores = os.cpu_count() or 1
     if s.threads > cores:
         warnings.append(f"system.threads {s.threads} > {cores} cores on this machine: using {cores}")

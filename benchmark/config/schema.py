@@ -109,7 +109,9 @@ class SystemConfig:
     threads: int = 2                   # torch threads (0: torch's default)
     workers: int = 0                   # DataLoader worker processes
     runs_dir: str = "runs"             # run folders go here
-    save_checkpoint: bool = True
+    save_checkpoint: bool = True       # model.pt at the end, and the training state (state.pt) every epoch
+    precision: str = "fp32"            # fp32 | bf16 (autocast; CPU or CUDA) | fp16 (autocast + gradient scaler; CUDA)
+    channels_last: bool = False        # the model's 4-D weights in channels-last memory format
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """Training: the run session, the trainer (ID loss, CAL's two-step update), losses, loaders, run folders."""
-from .checkpoint import CheckpointError, evaluate_checkpoint, load_checkpoint
-from .session import Session, evaluate_model, run
+from .checkpoint import evaluate_checkpoint, load_checkpoint
+from .rundir import CheckpointError
+from .session import Session, evaluate_model, resume, run
+from .trainer import TrainingDiverged
 
-__all__ = ["CheckpointError", "Session", "evaluate_checkpoint", "evaluate_model", "load_checkpoint", "run"]
+__all__ = ["CheckpointError", "Session", "TrainingDiverged", "evaluate_checkpoint", "evaluate_model",
+           "load_checkpoint", "resume", "run"]

@@ -10,11 +10,8 @@ from temporal_models import TemporalModel, build_model
 
 from ..config import Config, ConfigError, from_dict, upgrade_config
 from .loaders import load_dataset
+from .rundir import CheckpointError
 from .session import evaluate_model, pick_device
-
-
-class CheckpointError(Exception):
-    """A checkpoint that is missing, unreadable or from another model; the message names the file."""
 
 
 def load_checkpoint(path: str, model_name: Optional[str] = None) -> Tuple[TemporalModel, Config]:

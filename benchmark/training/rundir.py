@@ -1,8 +1,10 @@
 """A run folder, filled as the run goes.
 
 At the start: ``config.yaml`` (the resolved config) and ``log.txt`` (everything the
-run logs, through :mod:`logging`). After each epoch: one row of ``metrics.csv``
-(and TensorBoard event files under ``tb/`` when the ``tensorboard`` package is
+run logs, through :mod:`logging`). After each epoch: ``state.pt`` (the training
+state an exact resume needs, written before that epoch's evaluation; ``best.pt``
+when the recipe's selection rule improves), one row of ``metrics.csv`` (and
+TensorBoard event files under ``tb/`` when the ``tensorboard`` package is
 installed). At the end: ``model.pt`` and ``record.json``.
 """
 from __future__ import annotations
@@ -22,7 +24,11 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SCALARS = ("epoch", "lr", "iterations", "loss", "id_loss", "triplet", "cal", "clothes_loss", "clothes_acc_within_id",
            *(f"{p}_{m}" for p in ("general", "cc", "sc") for m in ("top1", "mAP")))
 FILES = {"config": "config.yaml", "log": "log.txt", "scalars": "metrics.csv", "checkpoint": "model.pt",
-         "record": "record.json"}
+         "record": "record.json", "state": "state.pt", "best": "best.pt"}
+
+
+class CheckpointError(Exception):
+    """A checkpoint or training state that is missing, unreadable or from another model; names the file."""
 
 
 class RunFolder:
@@ -49,6 +55,14 @@ class RunFolder:
         self.run_id = os.path.basename(path)
         self._handler: Optional[logging.Handler] = None
         self._tb = None
+
+    @classmethod
+    def reopen(cls, path: str) -> "RunFolder":
+        """An existing run folder, to resume the run in it."""
+        folder = cls.__new__(cls)
+        folder.path, folder.run_id = path, os.path.basename(os.path.normpath(path))
+        folder._handler, folder._tb = None, None
+        return folder
 
     def file(self, kind: str) -> str:
         return os.path.join(self.path, FILES[kind])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import random
 import time
 from functools import partial
@@ -18,8 +19,8 @@ from ..evaluation import evaluate, evaluate_single_shot, format_table
 from ..records import RunRecord, git_state, machine, new_run_id, now_iso, package_versions, write_record
 from .features import extract_features
 from .loaders import load_dataset, test_loader, train_loader
-from .rundir import FILES, RunFolder
-from .trainer import Heads, Trainer
+from .rundir import FILES, CheckpointError, RunFolder
+from .trainer import Heads, Trainer, TrainingDiverged
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class Session:
     :meth:`finish` evaluates and writes the run record.
     """
 
-    def __init__(self, cfg: Config, warnings: Sequence[str] = ()):
+    def __init__(self, cfg: Config, warnings: Sequence[str] = (), resume: Optional[RunFolder] = None):
         self.cfg = cfg
         self.t_start = time.perf_counter()
         # the code and packages that run are those of the start: a commit made while a long run
@@ -107,13 +108,20 @@ class Session:
         if cfg.system.threads > 0:
             torch.set_num_threads(cfg.system.threads)
         self.device = pick_device(cfg.system.device)
-        self.folder = _open_folder(cfg)
+        self.folder = resume or _open_folder(cfg)
+        self._pending_eval = False
         try:
+            if resume:
+                resume.activate()
+                log.info("resuming %s", resume.path)
             for w in warnings:
                 log.warning(w)
             self._build()
+            if resume:
+                self._load_state(resume.file("state"))
         except BaseException:
-            self.folder.remove()  # nothing trained yet: leave no half-made run folder behind
+            if not resume:
+                self.folder.remove()  # nothing trained yet: leave no half-made run folder behind
             raise
 
     def _build(self) -> None:
@@ -132,6 +140,8 @@ class Session:
         seed_everything(cfg.system.seed)
         self.model = build_model(cfg.model.name, cfg.model.backbone, cfg.model.pretrained, cfg.model.res4_stride,
                                  cfg.data.seq_len, init=cfg.model.init).to(self.device)
+        if cfg.system.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         weights = resolve_weights(cfg.model.pretrained, cfg.model.backbone)
         self.weights = {"weights": weights, "weights_sha256": sha256_file(weights) if weights else None}
         heads = Heads(self.model, d.num_train_pids, d.num_train_clothes).to(self.device)
@@ -152,27 +162,88 @@ class Session:
         return self.folder.run_id
 
     def train_to(self, epochs: int) -> None:
-        cfg = self.cfg
-        total = cfg.optim.epochs
+        total = self.cfg.optim.epochs
         self.folder.activate()
+        if self._pending_eval:  # a resumed run stopped while evaluating this epoch
+            self._evaluate_epoch()
         while self.epoch < min(epochs, total):
             lr = self.trainer.optimizer.param_groups[0]["lr"]
             t0 = time.perf_counter()
-            logs = self.trainer.train_epoch(self.train, self.epoch)
+            try:
+                logs = self.trainer.train_epoch(self.train, self.epoch)
+            except TrainingDiverged as e:
+                raise TrainingDiverged(self.fail(f"the run diverged at {e}").error) from None
             self.t_train += time.perf_counter() - t0
             self.epoch += 1
-            entry = {"epoch": self.epoch, "lr": lr, **{k: round(v, 5) for k, v in logs.items()}}
-            line = f"epoch {self.epoch}/{total} " + " ".join(
-                f"{k}={v:.3f}" for k, v in logs.items() if k != "iterations")
-            if self.epoch == total or (cfg.eval.every and self.epoch % cfg.eval.every == 0):
-                t0 = time.perf_counter()
-                self.metrics = evaluate_model(self.model, self.data, cfg, self.device)
-                self.t_test += time.perf_counter() - t0
-                entry["metrics"] = self.metrics
-                line += "".join(f" {p}_mAP={100 * m['mAP']:.1f}" for p, m in self.metrics.items() if m)
-            self.history.append(entry)
-            self.folder.append_scalars(entry)
-            log.info(line)
+            self.history.append({"epoch": self.epoch, "lr": lr, **{k: round(v, 5) for k, v in logs.items()}})
+            self._pending_eval = self.epoch == total or bool(self.cfg.eval.every and
+                                                              self.epoch % self.cfg.eval.every == 0)
+            self.save_state()  # training is saved before test-time evaluation, which may fail
+            if self._pending_eval:
+                self._evaluate_epoch()
+            else:
+                self._log_epoch()
+
+    def _evaluate_epoch(self) -> None:
+        entry = self.history[-1]
+        t0 = time.perf_counter()
+        self.metrics = evaluate_model(self.model, self.data, self.cfg, self.device)
+        self.t_test += time.perf_counter() - t0
+        entry["metrics"] = self.metrics
+        self._pending_eval = False
+        self.save_state(best=self._improves_selection())
+        self._log_epoch()
+
+    def _log_epoch(self) -> None:
+        entry = self.history[-1]
+        self.folder.append_scalars(entry)
+        log.info(f"epoch {entry['epoch']}/{self.cfg.optim.epochs} " + " ".join(
+            f"{k}={v:.3f}" for k, v in entry.items() if k not in ("epoch", "lr", "iterations", "metrics"))
+            + "".join(f" {p}_mAP={100 * m['mAP']:.1f}" for p, m in (entry.get("metrics") or {}).items() if m))
+
+    def _improves_selection(self) -> bool:
+        ref = reference_selection(self.history, self.cfg.eval.selection_rule)
+        return bool(ref and ref["epoch"] == self.epoch)
+
+    # ----------------------------------------------------------------- the training state
+    def save_state(self, best: bool = False) -> None:
+        """``state.pt``: everything an exact resume needs, written atomically; ``best.pt`` too when asked."""
+        if not self.cfg.system.save_checkpoint:
+            return
+        state = {"format": STATE_FORMAT, "epoch": self.epoch, "pending_eval": self._pending_eval,
+                 "model": self.model.state_dict(), "heads": self.trainer.heads.state_dict(),
+                 "optimizer": self.trainer.optimizer.state_dict(),
+                 "clothes_optimizer": self.trainer.clothes_optimizer.state_dict(),
+                 "scheduler": self.trainer.scheduler.state_dict(),
+                 "scaler": self.trainer.scaler.state_dict() if self.trainer.scaler else None,
+                 "history": self.history, "metrics": self.metrics, "forked_at": self.forked_at,
+                 "timings": {"data_s": self.t_data, "train_s": self.t_train, "test_s": self.t_test},
+                 "rng": rng_state()}
+        atomic_save(state, self.folder.file("state"))
+        if best:
+            atomic_save(state, self.folder.file("best"))
+
+    def _load_state(self, path: str) -> None:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except FileNotFoundError:
+            raise CheckpointError(f"{path}: no training state to resume from") from None
+        except Exception as e:
+            raise CheckpointError(f"{path}: cannot read the training state ({type(e).__name__})") from None
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise CheckpointError(f"{path}: not a training state written by 'benchmark run'")
+        self.model.load_state_dict(state["model"])
+        self.trainer.heads.load_state_dict(state["heads"])
+        for name in ("optimizer", "clothes_optimizer", "scheduler"):
+            getattr(self.trainer, name).load_state_dict(state[name])
+        if self.trainer.scaler and state["scaler"]:
+            self.trainer.scaler.load_state_dict(state["scaler"])
+        self.epoch, self._pending_eval = state["epoch"], state["pending_eval"]
+        self.history, self.metrics, self.forked_at = state["history"], state["metrics"], state["forked_at"]
+        self.t_data, self.t_train, self.t_test = (state["timings"][k] for k in ("data_s", "train_s", "test_s"))
+        set_rng_state(state["rng"])
+        self.folder.write_scalars([e for e in self.history if not (self._pending_eval and e is self.history[-1])])
+        log.info("resumed after epoch %d of %d", self.epoch, self.cfg.optim.epochs)
 
     def fork(self, **changes) -> "Session":
         """A deep copy whose config differs by dotted ``changes`` from now on (e.g. ``**{"cal.enabled": True}``)."""
@@ -194,25 +265,20 @@ class Session:
 
     def finish(self) -> RunRecord:
         """Train to the last epoch, save the model, write and return the run record."""
-        self.train_to(self.cfg.optim.epochs)  # also makes this run's log the active one
-        cfg, data, folder = self.cfg, self.data, self.folder
+        try:
+            self.train_to(self.cfg.optim.epochs)  # also makes this run's log the active one
+        except TrainingDiverged:
+            raise
+        except Exception as e:  # an error at test time: the training is saved; the record says the run failed
+            self.fail(f"{type(e).__name__}: {e}")
+            raise
+        cfg, folder = self.cfg, self.folder
         checkpoint = None
         if cfg.system.save_checkpoint:
             checkpoint = folder.file("checkpoint")
-            torch.save({"model": cfg.model.name, "backbone": cfg.model.backbone, "config": cfg.to_dict(),
-                        "state_dict": self.model.state_dict()}, checkpoint)
-        record = RunRecord(
-            run_id=folder.run_id, created=now_iso(), config=cfg.to_dict(),
-            dataset={"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
-                     "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
-            model={"name": cfg.model.name, "backbone": cfg.model.backbone, "parameters": self.n_params,
-                   "pretrained": cfg.model.pretrained, **self.weights},
-            forked_at_epoch=self.forked_at, metrics=self.metrics, history=self.history,
-            reference_selection=reference_selection(self.history, cfg.eval.selection_rule),
-            timings={"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),
-                     "test_s": round(self.t_test, 2), "total_s": round(time.perf_counter() - self.t_start, 2)},
-            versions=self.versions, git=self.git, machine=machine(), checkpoint=checkpoint,
-            files={k: v for k, v in FILES.items() if k != "checkpoint" or checkpoint})
+            atomic_save({"model": cfg.model.name, "backbone": cfg.model.backbone, "config": cfg.to_dict(),
+                         "state_dict": self.model.state_dict()}, checkpoint)
+        record = self._record(checkpoint=checkpoint)
         t = record.timings
         log.info(f"{record.run_id}  (last epoch; train {t['train_s']:.0f}s, test {t['test_s']:.0f}s, "
                  f"total {t['total_s']:.0f}s)\n{format_table(record.metrics)}")
@@ -225,7 +291,82 @@ class Session:
         folder.close()
         return record
 
+    def fail(self, error: str) -> RunRecord:
+        """Write a record that says the run failed (never averaged into a leaderboard) and keep the last state."""
+        state = self.folder.file("state")
+        kept = f"; last good training state: {state}" if os.path.isfile(state) else ""
+        log.info(f"run failed: {error}{kept}; record.json says so")
+        record = self._record(status="failed", error=f"{error}{kept}; its record says failed")
+        write_record(record, self.folder.path)
+        self.folder.close()
+        return record
+
+    def _record(self, checkpoint: Optional[str] = None, status: str = "complete",
+                error: Optional[str] = None) -> RunRecord:
+        cfg, data = self.cfg, self.data
+        return RunRecord(
+            run_id=self.folder.run_id, created=now_iso(), config=cfg.to_dict(), status=status, error=error,
+            dataset={"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
+                     "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
+            model={"name": cfg.model.name, "backbone": cfg.model.backbone, "parameters": self.n_params,
+                   "pretrained": cfg.model.pretrained, **self.weights},
+            forked_at_epoch=self.forked_at, metrics=self.metrics if status == "complete" else {},
+            history=self.history,
+            reference_selection=reference_selection(self.history, cfg.eval.selection_rule),
+            timings={"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),
+                     "test_s": round(self.t_test, 2), "total_s": round(time.perf_counter() - self.t_start, 2)},
+            versions=self.versions, git=self.git, machine=machine(), checkpoint=checkpoint,
+            files={k: v for k, v in FILES.items() if k == "record" or os.path.exists(self.folder.file(k))})
+
 
 def run(cfg: Config, warnings: Sequence[str] = ()) -> RunRecord:
     """Train and evaluate one configuration; write and return its run record."""
     return Session(cfg, warnings).finish()
+
+
+def resume(run_dir: str) -> RunRecord:
+    """Continue a stopped run from its folder (config.yaml + state.pt); the result equals an uninterrupted run."""
+    from ..config import check, compose
+    if not os.path.isdir(run_dir):
+        raise CheckpointError(f"{run_dir}: no such run folder")
+    folder = RunFolder.reopen(run_dir)
+    record = folder.file("record")
+    if os.path.isfile(record):
+        with open(record, encoding="utf-8") as f:
+            if '"status": "failed"' not in f.read():
+                raise CheckpointError(f"{run_dir}: this run is complete (record.json); nothing to resume")
+    cfg, warnings = check(compose(config=folder.file("config")))
+    return Session(cfg, warnings, resume=folder).finish()
+
+
+STATE_FORMAT = "ccreid-bench/training-state/1"
+
+
+def atomic_save(obj, path: str) -> None:
+    """torch.save through a temporary file, flushed and fsynced, then renamed: never a half-written file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict:
+    """Every global random state, as tensors and numbers (loadable with weights_only)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [version, torch.tensor(internal, dtype=torch.int64), gauss],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(int(x) for x in internal.tolist()), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

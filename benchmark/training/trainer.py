@@ -1,6 +1,7 @@
 """Training: the ID loss, optionally CAL's two-step update (docs/reference-facts.md, C)."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -17,6 +18,10 @@ from temporal_models.heads import Classifier, NormalizedClassifier
 from ..config import Config
 from .losses import (cal_loss, memory_cal_loss, triplet_loss, update_clothes_memory,
                      within_identity_clothes_accuracy)
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss or gradient; the message names the epoch, the iteration and what went wrong."""
 
 
 class Heads(nn.Module):
@@ -74,8 +79,36 @@ class Trainer:
                                                   lr=o.clothes_lr or o.lr, weight_decay=o.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(o.lr_steps), o.lr_gamma)
         self.pid2clothes = self.pid2clothes.to(self.device)
+        precision = cfg.system.precision
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+    def _autocast(self):
+        """Mixed precision for the forward pass and the losses (none in fp32: today's exact path)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, what: str) -> None:
+        """backward + step, refusing a non-finite loss or gradient (fp16: the scaler skips such steps)."""
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            return
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"{what} is {loss.item()}")
+        loss.backward()
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+            raise TrainingDiverged(f"the gradient of the {what} is not finite")
+        optimizer.step()
 
     def step(self, clips: torch.Tensor, pids: torch.Tensor, clothes: torch.Tensor, epoch: int) -> Dict[str, float]:
+        cfg = self.cfg
+        with self._autocast():
+            return self._step(clips, pids, clothes, epoch)
+
+    def _step(self, clips: torch.Tensor, pids: torch.Tensor, clothes: torch.Tensor, epoch: int) -> Dict[str, float]:
         cfg = self.cfg
         out = ModelOutput.of(self.model(clips))
         feats = out.features
@@ -94,8 +127,7 @@ class Trainer:
         clothes_loss = F.cross_entropy(cfg.cal.scale * detached, clothes)
         if epoch >= cfg.cal.clothes_start_epoch:
             self.clothes_optimizer.zero_grad(set_to_none=True)
-            clothes_loss.backward()
-            self.clothes_optimizer.step()
+            self._backward(clothes_loss, self.clothes_optimizer, "clothes loss")
         logs["clothes_loss"] = clothes_loss.item()
         logs["clothes_acc_within_id"] = within_identity_clothes_accuracy(detached.detach(), clothes, pos_mask)
 
@@ -109,8 +141,9 @@ class Trainer:
             loss = loss + adv
             logs["cal"] = adv.item()
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self._backward(loss, self.optimizer, "loss")
+        if self.scaler is not None:
+            self.scaler.update()
         clothes_cls.zero_grad(set_to_none=True)  # CAL's gradients must not train the clothes classifier
         logs["loss"] = loss.item()
         return logs
@@ -141,7 +174,10 @@ class Trainer:
         bars = bar(loader, desc=f"epoch {epoch + 1}/{self.cfg.optim.epochs}")
         for it, (clips, pids, _camids, clothes) in enumerate(bars):
             clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True)), epoch, it)
-            logs = self.step(clips, pids.to(self.device), clothes.to(self.device), epoch)
+            try:
+                logs = self.step(clips, pids.to(self.device), clothes.to(self.device), epoch)
+            except TrainingDiverged as e:
+                raise TrainingDiverged(f"epoch {epoch + 1}, iteration {it + 1}: {e}") from None
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1

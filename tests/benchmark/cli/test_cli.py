@@ -32,7 +32,8 @@ def test_run_fills_a_run_folder_and_a_record_reruns_exactly(tmp_path, cache, cap
     assert code == 0 and "general" in out and "cc" in out
     (first,) = [os.path.join(d, f) for d, _, fs in os.walk(runs) for f in fs if f == "record.json"]
     folder = os.path.dirname(first)
-    assert sorted(os.listdir(folder)) == ["config.yaml", "log.txt", "metrics.csv", "model.pt", "record.json"]
+    assert sorted(os.listdir(folder)) == ["config.yaml", "log.txt", "metrics.csv", "model.pt", "record.json",
+                                          "state.pt"]
     rec = json.load(open(first))
     assert rec["format"] == "ccreid-bench/run-record/2"
     cfg = rec["config"]
