@@ -50,13 +50,14 @@ def imports(mod, path, mods):
             if node.level:
                 anchor = pkg.split(".")[:len(pkg.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            names = [f"{base}.{a.name}" for a in node.names] + [base]
+            # `from pkg import x`: the module pkg.x when there is one, else pkg itself (x is a name in it)
+            names = [f"{base}.{a.name}" if resolve(f"{base}.{a.name}", mods) else base for a in node.names]
         else:
             continue
         for name in names:
             target = resolve(name, mods)
-            if target is None:
-                continue
+            if target is None or target.endswith(".__init__") and mod.startswith(target[:-len("__init__")]):
+                continue  # outside the suite, or the package this module lives in (already being imported)
             found.add(target)
             # importing a.b.c runs a/__init__ and a/b/__init__ first, unless the importer lives inside them
             parts = package_of(target).split(".")

@@ -14,9 +14,11 @@ import torch
 
 from temporal_models import build_model, resolve_weights, sha256_file
 
+from .. import SUITE_LOGGERS
 from ..config import Config, ConfigError
 from ..evaluation import evaluate, evaluate_single_shot, format_table
 from ..records import RunRecord, git_state, machine, new_run_id, now_iso, package_versions, write_record
+from . import distributed
 from .features import extract_features
 from .loaders import load_dataset, test_loader, train_loader
 from .rundir import FILES, CheckpointError, RunFolder
@@ -38,10 +40,18 @@ def seed_everything(seed: int) -> None:
 
 
 def test_features(model, data, cfg: Config, device):
-    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``eval.flip``)."""
-    return tuple(extract_features(model, test_loader(cfg, items), device, split, cfg.eval.clips_per_batch,
-                                  flip=cfg.eval.flip, aggregate=cfg.eval.feature)
-                 for split, items in (("query", data.query), ("gallery", data.gallery)))
+    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``eval.flip``).
+
+    Under several processes each rank extracts a contiguous shard and rank 0 gathers exactly one
+    feature per item, in order (other ranks get None).
+    """
+    out = []
+    for split, items in (("query", data.query), ("gallery", data.gallery)):
+        part = items if distributed.world_size() == 1 else [items[i] for i in distributed.shard(len(items))]
+        feats = extract_features(model, test_loader(cfg, part), device, split, cfg.eval.clips_per_batch,
+                                 flip=cfg.eval.flip, aggregate=cfg.eval.feature)
+        out.append(feats if distributed.world_size() == 1 else distributed.gather_rows(feats, len(items)))
+    return tuple(out)
 
 
 def evaluate_model(model, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
@@ -50,7 +60,15 @@ def evaluate_model(model, data, cfg: Config, device) -> Dict[str, Optional[dict]
     ``eval.shot=single``: one random gallery item per identity, mean and spread over ``eval.draws``
     draws (seeded by draw number only, so every run of a comparison sees the same galleries).
     """
+    if distributed.world_size() > 1:
+        distributed.sync_buffers(model)
+        q, g = test_features(model, data, cfg, device)
+        return distributed.broadcast(_score(q, g, data, cfg, device) if distributed.is_main() else None)
     q, g = test_features(model, data, cfg, device)
+    return _score(q, g, data, cfg, device)
+
+
+def _score(q, g, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
     lab = lambda items, a: np.array([getattr(t, a) for t in items])  # noqa: E731
     with_clothes = bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
     score = evaluate if cfg.eval.shot == "multi" else partial(evaluate_single_shot, draws=cfg.eval.draws, seed=0)
@@ -108,7 +126,12 @@ class Session:
         if cfg.system.threads > 0:
             torch.set_num_threads(cfg.system.threads)
         self.device = pick_device(cfg.system.device)
-        self.folder = resume or _open_folder(cfg)
+        if distributed.launched():
+            self.device = distributed.init(cfg.system.device)
+        if not distributed.is_main():  # only rank 0 logs and writes
+            for name in SUITE_LOGGERS:
+                logging.getLogger(name).setLevel(logging.ERROR)
+        self.folder = resume or (_open_folder(cfg) if distributed.is_main() else distributed.NullFolder())
         self._pending_eval = False
         try:
             if resume:
@@ -128,7 +151,11 @@ class Session:
         cfg = self.cfg
         log.info("run folder %s", self.folder.path)
         t0 = time.perf_counter()
+        if distributed.world_size() > 1 and not distributed.is_main():
+            torch.distributed.barrier()  # rank 0 prepares (e.g. generates) the dataset first
         self.data = load_dataset(cfg)
+        if distributed.world_size() > 1 and distributed.is_main():
+            torch.distributed.barrier()
         self.train = train_loader(cfg, self.data)
         self.t_data = time.perf_counter() - t0
         d = self.data
@@ -145,7 +172,16 @@ class Session:
         weights = resolve_weights(cfg.model.pretrained, cfg.model.backbone)
         self.weights = {"weights": weights, "weights_sha256": sha256_file(weights) if weights else None}
         heads = Heads(self.model, d.num_train_pids, d.num_train_clothes).to(self.device)
-        self.trainer = Trainer(cfg, self.model, heads, torch.from_numpy(d.pid2clothes), self.device)
+        trained = self.model
+        if distributed.world_size() > 1:
+            self.train = distributed.rank_loader(self.train)
+            trained = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.trainer = Trainer(cfg, trained, heads, torch.from_numpy(d.pid2clothes), self.device)
+        if distributed.world_size() > 1:
+            own = {id(p) for p in self.model.parameters()}
+            self.trainer.sync = lambda optimizer: distributed.average_gradients(
+                [p for g in optimizer.param_groups for p in g["params"] if id(p) not in own])
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.epoch = 0
         self.history: list = []
@@ -208,7 +244,7 @@ class Session:
     # ----------------------------------------------------------------- the training state
     def save_state(self, best: bool = False) -> None:
         """``state.pt``: everything an exact resume needs, written atomically; ``best.pt`` too when asked."""
-        if not self.cfg.system.save_checkpoint:
+        if not self.cfg.system.save_checkpoint or not distributed.is_main():
             return
         state = {"format": STATE_FORMAT, "epoch": self.epoch, "pending_eval": self._pending_eval,
                  "model": self.model.state_dict(), "heads": self.trainer.heads.state_dict(),
@@ -273,6 +309,8 @@ class Session:
             self.fail(f"{type(e).__name__}: {e}")
             raise
         cfg, folder = self.cfg, self.folder
+        if not distributed.is_main():
+            return self._record()
         checkpoint = None
         if cfg.system.save_checkpoint:
             checkpoint = folder.file("checkpoint")
@@ -294,10 +332,11 @@ class Session:
     def fail(self, error: str) -> RunRecord:
         """Write a record that says the run failed (never averaged into a leaderboard) and keep the last state."""
         state = self.folder.file("state")
-        kept = f"; last good training state: {state}" if os.path.isfile(state) else ""
+        kept = f"; last good training state: {state}" if os.path.isfile(state) and distributed.is_main() else ""
         log.info(f"run failed: {error}{kept}; record.json says so")
         record = self._record(status="failed", error=f"{error}{kept}; its record says failed")
-        write_record(record, self.folder.path)
+        if distributed.is_main():
+            write_record(record, self.folder.path)
         self.folder.close()
         return record
 
@@ -315,13 +354,18 @@ class Session:
             reference_selection=reference_selection(self.history, cfg.eval.selection_rule),
             timings={"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),
                      "test_s": round(self.t_test, 2), "total_s": round(time.perf_counter() - self.t_start, 2)},
-            versions=self.versions, git=self.git, machine=machine(), checkpoint=checkpoint,
+            versions=self.versions, git=self.git, machine={**machine(), "processes": distributed.world_size()},
+            checkpoint=checkpoint,
             files={k: v for k, v in FILES.items() if k == "record" or os.path.exists(self.folder.file(k))})
 
 
 def run(cfg: Config, warnings: Sequence[str] = ()) -> RunRecord:
     """Train and evaluate one configuration; write and return its run record."""
-    return Session(cfg, warnings).finish()
+    try:
+        return Session(cfg, warnings).finish()
+    finally:
+        if distributed.world_size() > 1:
+            torch.distributed.destroy_process_group()
 
 
 def resume(run_dir: str) -> RunRecord:

@@ -82,6 +82,7 @@ class Trainer:
         precision = cfg.system.precision
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        self.sync = None  # several processes: averages the gradients DistributedDataParallel does not own
 
     def _autocast(self):
         """Mixed precision for the forward pass and the losses (none in fp32: today's exact path)."""
@@ -93,6 +94,8 @@ class Trainer:
         """backward + step, refusing a non-finite loss or gradient (fp16: the scaler skips such steps)."""
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
+            if self.sync:
+                self.sync(optimizer)
             self.scaler.step(optimizer)
             return
         if not torch.isfinite(loss):
@@ -101,6 +104,8 @@ class Trainer:
         grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
             raise TrainingDiverged(f"the gradient of the {what} is not finite")
+        if self.sync:
+            self.sync(optimizer)
         optimizer.step()
 
     def step(self, clips: torch.Tensor, pids: torch.Tensor, clothes: torch.Tensor, epoch: int) -> Dict[str, float]:
