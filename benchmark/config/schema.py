@@ -112,6 +112,7 @@ class SystemConfig:
     save_checkpoint: bool = True       # model.pt at the end, and the training state (state.pt) every epoch
     precision: str = "fp32"            # fp32 | bf16 (autocast; CPU or CUDA) | fp16 (autocast + gradient scaler; CUDA)
     channels_last: bool = False        # the model's 4-D weights in channels-last memory format
+    sync_bn: bool = False              # under torchrun on GPUs: BatchNorm statistics over all ranks' batches
 
 
 @dataclass

@@ -175,6 +175,10 @@ class Session:
         trained = self.model
         if distributed.world_size() > 1:
             self.train = distributed.rank_loader(self.train)
+            if cfg.system.sync_bn:
+                if self.device.type != "cuda":
+                    raise ConfigError("system.sync_bn: synchronised BatchNorm needs CUDA devices")
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             trained = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.trainer = Trainer(cfg, trained, heads, torch.from_numpy(d.pid2clothes), self.device)
