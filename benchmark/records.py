@@ -122,6 +122,8 @@ def upgrade(raw: Any, where: str = "record") -> Dict[str, Any]:
 
 def read_record(path: str) -> RunRecord:
     """Read one ``record.json`` (any known format)."""
+    if os.path.exists(path) and not os.path.isfile(path):  # a folder, a FIFO (a read would hang), a device
+        raise RecordError(f"{path}: not a regular file (a record.json is expected)")
     try:
         with open(path, encoding="utf-8") as fh:
             raw = json.load(fh)

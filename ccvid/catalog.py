@@ -8,17 +8,20 @@ description with the expected root folder, protocols the dataset reports).
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import os
+import stat
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 from .datasets import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
                        read_vcclothes_cc, read_vcclothes_sc)
 from .datasets.ccvid import read_ccvid
-from .records import DatasetError, ReIDDataset, Tracklet
+from .records import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, file_kind, stat_file
 
 SPLITS = ("train", "query", "gallery")
 
@@ -101,22 +104,136 @@ def _files(t: Tracklet) -> Iterator[str]:
         yield t.source
 
 
+def _decord():
+    """decord with FFmpeg's logging off, or None when it is not installed."""
+    try:
+        import decord
+    except ImportError:
+        return None
+    decord.logging.set_level(decord.logging.QUIET)
+    return decord
+
+
+@contextlib.contextmanager
+def _captured_fd2() -> Iterator[Callable[[], str]]:
+    """Route the process's fd 2 to a scratch file (FFmpeg reports a bad video there itself, past Python);
+    yields a function that returns what was written, once the block is left."""
+    text: List[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2: nothing to capture
+        yield lambda: ""
+        return
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield lambda: "".join(text)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            scratch.seek(0)
+            text.append(scratch.read().decode("utf-8", "replace"))
+
+
+def _reason(e: BaseException, logged: str = "") -> str:
+    """A short reason: FFmpeg's own (``ERROR opening: PATH, REASON``) when it logged one, else the last line of
+    the exception without decord's "[time] /src/file.cc:123: " prefix."""
+    lines = [ln for ln in (logged + "\n" + str(e)).splitlines() if ln.strip()]
+    for ln in lines:
+        if "ERROR opening" in ln and ", " in ln:
+            return ln.rsplit(", ", 1)[1].strip()[:200]
+    text = lines[-1] if lines else type(e).__name__
+    if text.startswith("[") and "] " in text:
+        text = text.split(": ", 1)[-1]
+    return text.strip()[:200]
+
+
+def _decode_image(path: str) -> None:
+    """Decode the whole image with PIL (a JPEG at 1/8 scale, which still reads every byte): a garbage or
+    truncated file raises."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():  # e.g. PIL's corrupt-EXIF warning: the decode result is what counts
+        warnings.simplefilter("ignore")
+        with Image.open(path) as im:
+            im.draft("RGB", (1, 1))
+            im.load()
+
+
+def _decode_video(path: str, decord) -> int:
+    """Open a video with decord, read its frame count and decode its last frame; returns the count."""
+    with _captured_fd2() as logged:
+        try:
+            vr = decord.VideoReader(path, num_threads=1)
+            n = len(vr)
+            if n:
+                vr[n - 1].asnumpy()
+        except Exception as e:  # decord's DECORDError / RuntimeError
+            failure = e
+        else:
+            failure = None
+    if failure is not None:
+        raise ValueError(_reason(failure, logged())) from None
+    if n == 0:
+        raise ValueError("no frames")
+    return n
+
+
+def _verify_file(path: str, decord) -> None:
+    """A regular file (stat first: a FIFO or a device is never opened) that decodes."""
+    st = stat_file(path)
+    if st is None:
+        raise FileNotFoundError(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise DatasetError(f"{path}: file is {file_kind(st.st_mode)}, not a regular file")
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext in IMAGE_EXTENSIONS:
+            _decode_image(path)
+        elif ext in VIDEO_EXTENSIONS and decord is not None:
+            _decode_video(path, decord)
+    except Exception as e:  # PIL's UnidentifiedImageError / OSError, a video's reason, ...
+        raise DatasetError(f"{path}: cannot decode {'image' if ext in IMAGE_EXTENSIONS else 'video'} "
+                           f"({_reason(e)})") from None
+
+
 def verify_dataset_files(data: ReIDDataset) -> int:
-    """Check that every frame / image / video file exists; return how many were checked."""
+    """Check that every frame / image / video file is a regular file that decodes; return how many were checked.
+
+    Images and frames are decoded whole with PIL; videos are opened with decord (when it is installed), their
+    frames counted and the last one decoded. The first bad file raises :class:`DatasetError` naming it.
+    """
     from .progress import bar
 
+    decord = _decord()
     total = sum(len(getattr(data, split)) for split in SPLITS)
     checked = 0
     with bar(total=total, unit="tracklet", desc=f"verify {data.name}", file=sys.stderr) as bars:
         for split in SPLITS:
             for i, t in enumerate(getattr(data, split)):
                 for path in _files(t):
-                    if not os.path.isfile(path):
+                    try:
+                        _verify_file(path, decord)
+                    except FileNotFoundError:
                         raise DatasetError(f"{path}: file not found ({data.name} {split} tracklet {i}, "
-                                           f"person {t.pid})")
+                                           f"person {t.pid})") from None
                     checked += 1
                 bars.update(1)
     return checked
+
+
+def query_repeats(data: ReIDDataset) -> int:
+    """How many queries repeat an earlier one (same frames): MEVID's query index does, and they are kept."""
+    seen = set()
+    repeats = 0
+    for t in data.query:
+        key = (t.source, t.frames)
+        repeats += key in seen
+        seen.add(key)
+    return repeats
 
 
 def _split_stats(data: ReIDDataset, split: str, kind: str) -> Dict[str, Any]:
@@ -142,13 +259,16 @@ def check_dataset(name: str, root: str, verify_files: bool = False, **options: A
     """Read a dataset (``options`` go to its reader) and return its statistics.
 
     With ``verify_files`` every referenced frame / image / video file must
-    exist (the first missing one raises :class:`DatasetError`). The result has
+    be a regular file that decodes (the first bad one raises :class:`DatasetError`,
+    see :func:`verify_dataset_files`). The result has
     ``name``, ``root``, ``kind``, ``protocols``, ``num_train_pids``,
     ``num_train_clothes``, ``splits`` (per split: ``ids``, ``images`` or
     ``tracklets``, ``clothes``, ``frames``, and for video datasets
     ``min_frames`` / ``mean_frames`` / ``max_frames``; ``None`` when lengths
     are unknown, e.g. unopened video files), ``verified_files`` (count or
-    ``None``) and ``meta`` (the reader's other notes).
+    ``None``), ``query_repeats`` (queries that repeat an earlier one; MEVID's
+    index has some, every other reader refuses a duplicate) and ``meta`` (the
+    reader's other notes).
     """
     info = get_dataset(name)
     data = read_dataset(name, root, **options)
@@ -163,6 +283,7 @@ def check_dataset(name: str, root: str, verify_files: bool = False, **options: A
         "num_train_clothes": data.num_train_clothes,
         "splits": {split: _split_stats(data, split, kind) for split in SPLITS},
         "verified_files": checked,
+        "query_repeats": query_repeats(data),
         "meta": {k: v for k, v in data.meta.items() if k not in ("kind", "protocols")},
     }
 
@@ -178,7 +299,10 @@ def format_check_report(stats: Dict[str, Any]) -> str:
              tabulate(rows, headers=["split"] + columns, tablefmt="simple", disable_numparse=True)]
     lines.append(f"train labels: {stats['num_train_pids']} ids, {stats['num_train_clothes']} clothes classes")
     if stats.get("verified_files") is not None:
-        lines.append(f"verified: all {stats['verified_files']} files exist")
+        lines.append(f"verified: all {stats['verified_files']} files exist and decode")
+    if stats.get("query_repeats"):
+        lines.append(f"query repeats: {stats['query_repeats']} queries repeat an earlier query row "
+                     "(kept: each is scored, as the reference does)")
     for key, value in stats.get("meta", {}).items():
         lines.append(f"{key}: {value}")
     return "\n".join(lines)

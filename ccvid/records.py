@@ -7,6 +7,7 @@ id. An image dataset is a dataset of one-frame tracklets.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -83,16 +84,60 @@ class ReIDDataset:
         return out
 
 
-def list_frames(folder: str) -> Tuple[str, ...]:
-    """Sorted image files of a frame folder (file names only). Raises DatasetError when empty."""
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages: "a folder", "a FIFO (named pipe)", ..."""
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def stat_file(path: str) -> Optional[os.stat_result]:
+    """``os.stat(path)`` (links followed), or None when nothing is there; other failures raise DatasetError."""
     try:
-        names = sorted(os.listdir(folder))
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte in the path
+        return None
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+
+
+def require_regular_file(path: str, what: str = "file") -> os.stat_result:
+    """Refuse a missing path or one that is not a regular file (a FIFO or a device is never opened: a read
+    could hang); return its stat."""
+    st = stat_file(path)
+    if st is None:
+        raise DatasetError(f"{path}: {what} not found")
+    if not stat.S_ISREG(st.st_mode):
+        raise DatasetError(f"{path}: {what} is {file_kind(st.st_mode)}, not a regular file")
+    return st
+
+
+def list_frames(folder: str) -> Tuple[str, ...]:
+    """Sorted image files of a frame folder (file names only). Raises DatasetError when empty, or naming an
+    image-named entry that is not a regular file (a FIFO, a device, a folder: never opened)."""
+    frames = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                    continue
+                if not entry.is_file():  # from the directory listing, no extra stat (links are followed)
+                    st = stat_file(entry.path)
+                    kind = "a broken link" if st is None else file_kind(st.st_mode)
+                    raise DatasetError(f"{entry.path}: frame file is {kind}, not a regular file")
+                frames.append(entry.name)
     except FileNotFoundError:
         raise DatasetError(f"{folder}: frame folder not found") from None
-    frames = tuple(n for n in names if n.lower().endswith(IMAGE_EXTENSIONS))
+    except NotADirectoryError:
+        raise DatasetError(f"{folder}: frame folder is not a folder") from None
+    except OSError as e:
+        raise DatasetError(f"{folder}: cannot list frame folder ({e.strerror or type(e).__name__})") from None
     if not frames:
         raise DatasetError(f"{folder}: frame folder has no image files")
-    return frames
+    return tuple(sorted(frames))
 
 
 def build_pid2clothes(train: Sequence[Tracklet], num_pids: int, num_clothes: int) -> np.ndarray:

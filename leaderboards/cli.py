@@ -1,12 +1,21 @@
-"""``leaderboard``: tables from run records (mean ± std over seeds, CAL gains paired by seed)."""
+"""``leaderboard``: tables from run records (mean ± std over seeds, CAL gains paired by seed).
+
+Every record is checked for what the tables and the chart read before anything is printed; the first bad
+one is one line naming its file (exit status 2). A failed run's record (``"status": "failed"``) is never
+averaged: each is named on stderr in one line and left out of every table.
+"""
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import stat
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional, Tuple
 
-from benchmark.records import RecordError, load_records
+from tabulate import tabulate_formats
+
+from benchmark.records import RecordError, RunRecord, read_record, record_paths
 
 from .plot import cal_gain_svg
 from .tables import cal_gain_rows, leaderboard_rows, render
@@ -23,18 +32,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="leaderboard", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", help="record.json files or folders searched for them")
-    p.add_argument("--format", default="github", help="any tabulate format: github, latex, html, plain ...")
+    p.add_argument("--format", default="github", help="a tabulate format: github, latex, html, plain ...")
     p.add_argument("--cal-gain", action="store_true", help="also print CAL's gain over the same model without CAL")
     p.add_argument("--plot", metavar="FILE.svg",
                    help="also write an SVG chart of general and CC mAP, ID only vs CAL, per experiment")
     args = p.parse_args(argv)
+    if args.format not in tabulate_formats:
+        print(f"leaderboard: error: --format {args.format!r}: unknown table format; choose from "
+              f"{', '.join(sorted(tabulate_formats))}", file=sys.stderr)
+        return 2
     try:
-        records = load_records(args.paths)
+        records, failed = load_checked(args.paths)
     except (OSError, RecordError) as e:
         print(f"leaderboard: error: {e}", file=sys.stderr)
         return 2
+    for r in failed:
+        why = (str(r.error).strip().splitlines() or ["no reason recorded"])[0] if r.error else "no reason recorded"
+        print(f"leaderboard: skipped failed run {r.path} ({why})", file=sys.stderr)
     if not records:
-        print(f"leaderboard: error: no run records (record.json) under {', '.join(args.paths)}", file=sys.stderr)
+        what = "complete run records" if failed else "run records"
+        print(f"leaderboard: error: no {what} (record.json) under {', '.join(args.paths)}", file=sys.stderr)
         return 2
     print(render(*leaderboard_rows(records), args.format))
     headers, rows = leaderboard_rows(records, selection="reference")
@@ -54,6 +71,87 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         print(f"\nchart: {args.plot}")
     return 0
+
+
+def load_checked(paths: List[str]) -> Tuple[List[RunRecord], List[RunRecord]]:
+    """(complete records, failed ones) from files or folders; :class:`RecordError` names the first bad file.
+
+    A path that is not a regular file (a FIFO, a device) is refused before it is opened; a complete
+    record must hold what the tables read (:func:`check_record`).
+    """
+    complete, failed = [], []
+    for path in record_paths(paths):
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise RecordError(f"{path}: not a regular file; a run record is a record.json file")
+        record = read_record(path)
+        status = getattr(record, "status", "complete")
+        if status == "failed":
+            failed.append(record)
+            continue
+        if status != "complete":
+            raise RecordError(f"{path}: status {status!r}: expected 'complete' or 'failed'")
+        check_record(record)
+        complete.append(record)
+    return complete, failed
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_metrics(where: str, metrics: Any) -> None:
+    """``{protocol: None | {name: number | None | {name: number | None}}}``, every number finite."""
+    if not isinstance(metrics, dict):
+        raise RecordError(f"{where}: expected an object of protocols, got {type(metrics).__name__}")
+    for proto, scores in metrics.items():
+        if scores is None:
+            continue
+        if not isinstance(scores, dict):
+            raise RecordError(f"{where}.{proto}: expected an object of scores or null, got "
+                              f"{type(scores).__name__} {scores!r:.40}")
+        for name, value in scores.items():
+            inner = value.items() if isinstance(value, dict) else [("", value)]  # single-shot "std": {...}
+            for sub, v in inner:
+                key = f"{where}.{proto}.{name}{'.' + sub if sub else ''}"
+                if v is not None and not _is_number(v):
+                    raise RecordError(f"{key}: expected a number or null, got {type(v).__name__} {v!r:.40}")
+                if v is not None and not math.isfinite(v):
+                    raise RecordError(f"{key}: {v} is not a finite number")
+
+
+def check_record(record: RunRecord) -> None:
+    """Refuse a record the tables or the chart cannot read, naming its file and the field."""
+    where = record.path or "record"
+    try:
+        _check_metrics("metrics", record.metrics)
+        for section in ("system", "cal", "data", "model"):
+            value = record.config.get(section)
+            if value is not None and not isinstance(value, dict):
+                raise RecordError(f"config.{section}: expected an object, got {type(value).__name__}")
+        seed = record.config.get("system", {}).get("seed", 0)
+        if not (isinstance(seed, int) and not isinstance(seed, bool)) or seed < 0:
+            raise RecordError(f"config.system.seed: expected a whole number >= 0, got {seed!r}")
+        if not isinstance(record.timings, dict):
+            raise RecordError(f"timings: expected an object, got {type(record.timings).__name__}")
+        train_s = record.timings.get("train_s")
+        if train_s is None:
+            raise RecordError("timings.train_s: missing (the tables show training time)")
+        if not _is_number(train_s) or not math.isfinite(train_s) or train_s < 0:
+            raise RecordError(f"timings.train_s: expected seconds (a number >= 0), got {train_s!r}")
+        ref = record.reference_selection
+        if ref is not None:
+            if not isinstance(ref, dict):
+                raise RecordError(f"reference_selection: expected an object or null, got {type(ref).__name__}")
+            if ref.get("metrics"):
+                _check_metrics("reference_selection.metrics", ref["metrics"])
+                if not isinstance(ref.get("rule"), str):
+                    raise RecordError(f"reference_selection.rule: expected a rule name, got {ref.get('rule')!r}")
+                if not (isinstance(ref.get("epoch"), int) and not isinstance(ref.get("epoch"), bool)):
+                    raise RecordError(f"reference_selection.epoch: expected an epoch number, got "
+                                      f"{ref.get('epoch')!r}")
+    except RecordError as e:
+        raise RecordError(f"{where}: {e}") from None
 
 
 def _write(path: str, text: str) -> None:

@@ -133,7 +133,11 @@ def build_config(args: argparse.Namespace, **forced) -> Tuple[Config, List[str]]
     recorded, source = None, getattr(args, "config", None)
     if source and (source.endswith(".json") or os.path.isdir(source)):
         from ..records import read_record
-        path = os.path.join(source, "record.json") if os.path.isdir(source) else source
+        folder = os.path.isdir(source) and not source.endswith(".json")  # a run folder
+        path = os.path.join(source, "record.json") if folder else source
+        if folder and not os.path.isfile(path):
+            raise ConfigError(f"--config {source}: a folder without record.json (give a YAML config file, a "
+                              "record.json or a run folder)")
         recorded = read_record(path).config
     cfg = compose(args.preset, source, overrides_of(args, **forced), option="override", recorded=recorded)
     return check(cfg)

@@ -12,7 +12,9 @@ def register(sub) -> None:
                        description="Each .npz holds 'features' (N x D), 'pids', 'camids' and optionally 'clothes'. "
                                    "Queries are processed in chunks, so the query x gallery matrix is never held "
                                    "in memory. Metrics are fractions in [0, 1]; a protocol without a valid query "
-                                   "is null.",
+                                   "is null. Features must be finite; labels are numbers (whole floats are "
+                                   "compared as integers) or strings, of one kind on both sides; 'clothes' is "
+                                   "given on both sides or on neither.",
                        epilog=add_examples(["benchmark evaluate --query q.npz --gallery g.npz",
                                             "benchmark evaluate --query q.npz --gallery g.npz --json --metric euclidean",
                                             "benchmark evaluate --query q.npz --gallery g.npz --rerank"]))
@@ -45,13 +47,17 @@ def evaluate_main(args) -> int:
         except ValueError as e:
             raise CLIError(str(e)) from None
     q, g = sides["query"], sides["gallery"]
-    with_clothes = q["clothes"] is not None and g["clothes"] is not None
+    if (q["clothes"] is None) != (g["clothes"] is None):
+        has, lacks = (args.query, args.gallery) if g["clothes"] is None else (args.gallery, args.query)
+        raise CLIError(f"{lacks}: no 'clothes' array, but {has} has one; the CC and SC protocols need clothes "
+                       "labels on both sides: add them, or drop them from both")
     try:
         results = evaluate(q["features"], g["features"], q["pids"], g["pids"], q["camids"], g["camids"],
-                           q["clothes"] if with_clothes else None, g["clothes"] if with_clothes else None,
-                           metric=args.metric, rerank=args.rerank)
+                           q["clothes"], g["clothes"], metric=args.metric, rerank=args.rerank)
     except ValueError as e:
-        raise CLIError(f"{args.query} / {args.gallery}: {e}") from None
+        msg = str(e)  # "q_pids: ..." and "g_pids: ..." are one file's fault; the others are the pair's
+        where = {"q_": args.query, "g_": args.gallery}.get(msg[:2], f"{args.query} / {args.gallery}")
+        raise CLIError(f"{where}: {msg}") from None
     say(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
 

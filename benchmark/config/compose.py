@@ -62,6 +62,8 @@ def preset_path(name: str) -> Path:
 
 # --------------------------------------------------------------------------- files
 def _read_yaml(path: Path) -> Dict[str, Any]:
+    if path.exists() and not path.is_file():  # a folder, a FIFO (a read would hang) or a device
+        raise ConfigError(f"{path}: not a regular file (a YAML config file is expected)")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -53,6 +53,7 @@ from .inputs import (
     METRICS,
     as_tensor,
     check_feature_pair,
+    check_finite_features,
     check_label_pair,
     check_metric,
     check_ranks,
@@ -84,6 +85,8 @@ def _prepare(query_features, gallery_features, q_pids, g_pids, q_camids, g_camid
     check_metric(metric)
     ranks = check_ranks(ranks)
     n_q, n_g = check_feature_pair(query_features, gallery_features)
+    check_finite_features("query_features", query_features)
+    check_finite_features("gallery_features", gallery_features)
     if (q_clothes is None) != (g_clothes is None):
         raise ValueError("give both q_clothes and g_clothes, or neither")
     labels = {

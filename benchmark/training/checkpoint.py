@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -16,10 +17,14 @@ from .session import evaluate_model, pick_device
 
 def load_checkpoint(path: str, model_name: Optional[str] = None) -> Tuple[TemporalModel, Config]:
     """Rebuild the model saved by ``benchmark run`` at ``path``; returns (model, config)."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise CheckpointError(f"{path}: checkpoint not found")
+    if not os.path.isfile(path):  # a folder, a FIFO (a read would hang), a device
+        raise CheckpointError(f"{path}: not a regular file (a model.pt is expected)")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
+        with warnings.catch_warnings():  # torch warns about old pickles before refusing them: one line is ours
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
     except Exception as e:
         raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or not {"model", "config", "state_dict"} <= set(ckpt):

@@ -227,7 +227,12 @@ class Session:
     def _evaluate_epoch(self) -> None:
         entry = self.history[-1]
         t0 = time.perf_counter()
-        self.metrics = evaluate_model(self.model, self.data, self.cfg, self.device)
+        try:
+            self.metrics = evaluate_model(self.model, self.data, self.cfg, self.device)
+        except ValueError as e:  # non-finite test features: the model diverged without a non-finite loss
+            if "finite" not in str(e):
+                raise
+            raise TrainingDiverged(self.fail(f"the run diverged by epoch {self.epoch}: {e}").error) from None
         self.t_test += time.perf_counter() - t0
         entry["metrics"] = self.metrics
         self._pending_eval = False

@@ -12,14 +12,20 @@ train split, test clothes jointly over query and gallery. The camera id is the
 integer after the first ``_`` of the folder name, plus 12 for ``session3``
 (sessions 1 and 2 are not offset, exactly as the reference code does, so that
 published numbers stay comparable).
+
+A tracklet path must stay inside the root (no absolute path, no ``..``) and
+may be listed once over the three files (the release lists none twice); a
+duplicate names both lines. The list files must be regular UTF-8 files.
 """
 from __future__ import annotations
 
 import os
+import stat
 from typing import Dict, List, Optional, Tuple
 
-from ..records import (VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet,
-                      build_pid2clothes, list_frames)
+from .common import check_inside, read_text_lines, refuse_duplicates
+from ..records import (VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes, file_kind,
+                       list_frames, stat_file)
 
 SPLIT_FILES = ("train.txt", "query.txt", "gallery.txt")
 BACKENDS = ("auto", "frames", "video")
@@ -40,22 +46,20 @@ def ccvid_camid(path: str, where: str) -> int:
 
 
 def read_split_file(path: str) -> List[Line]:
-    if not os.path.isfile(path):
-        raise DatasetError(f"{path}: annotation file not found")
     rows: List[Line] = []
-    with open(path, "r", encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.strip()
-            if not line:
-                continue
-            fields = line.split()
-            if len(fields) != 3:
-                raise DatasetError(
-                    f"{path}:{lineno}: expected '<tracklet path> <person id> <clothes label>', got {line!r}")
-            tpath, pid, label = fields
-            if not pid.isdigit():
-                raise DatasetError(f"{path}:{lineno}: person id {pid!r} is not a number")
-            rows.append((tpath, pid, label, path, lineno))
+    for lineno, raw in enumerate(read_text_lines(path, "annotation file"), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) != 3:
+            raise DatasetError(
+                f"{path}:{lineno}: expected '<tracklet path> <person id> <clothes label>', got {line!r}")
+        tpath, pid, label = fields
+        check_inside(tpath, f"{path}:{lineno}", "tracklet path")
+        if not pid.isdigit():
+            raise DatasetError(f"{path}:{lineno}: person id {pid!r} is not a number")
+        rows.append((tpath, pid, label, path, lineno))
     if not rows:
         raise DatasetError(f"{path}: annotation file is empty")
     return rows
@@ -74,7 +78,11 @@ def _resolve(root: str, tpath: str, backend: str, where: str) -> Tuple[str, Tupl
         for base in (root, os.path.join(root, "videos")):
             for ext in VIDEO_EXTENSIONS:
                 candidate = os.path.join(base, tpath + ext)
-                if os.path.isfile(candidate):
+                st = stat_file(candidate)
+                if st is not None and not stat.S_ISREG(st.st_mode):  # never opened: a FIFO read hangs
+                    raise DatasetError(f"{where}: video {candidate} is {file_kind(st.st_mode)}, "
+                                       "not a regular file")
+                if st is not None:
                     return candidate, (), None
     wanted = {"frames": "frame folder", "video": "video file", "auto": "frame folder or video file"}[backend]
     raise DatasetError(f"{where}: {wanted} for {tpath!r} not found under {root}")
@@ -87,6 +95,8 @@ def read_ccvid(root: str, backend: str = "auto", name: str = "ccvid") -> ReIDDat
     if not os.path.isdir(root):
         raise DatasetError(f"{root}: dataset folder not found")
     rows = {split[:-4]: read_split_file(os.path.join(root, split)) for split in SPLIT_FILES}
+    refuse_duplicates((os.path.normpath(tpath), f"{fpath}:{lineno}", f"tracklet {tpath!r}")
+                      for lines in rows.values() for tpath, _, _, fpath, lineno in lines)
 
     train_pids = sorted({pid for _, pid, _, _, _ in rows["train"]})
     pid_map = {pid: i for i, pid in enumerate(train_pids)}

@@ -11,7 +11,12 @@ three splits to :func:`assemble`, which applies the suite's label rules once:
 * test clothes keys are relabelled jointly over query and gallery.
 
 Every check raises :class:`DatasetError` with a one-line message naming the
-folder or file (and line) at fault.
+folder or file (and line) at fault. Annotation files are checked to be regular
+files before they are opened (a FIFO would hang the read) and decoded as UTF-8
+(a bad byte names its line); a path in an annotation must stay inside the
+dataset's root (no absolute path, no ``..``); and, since no public release
+lists a tracklet or an image twice, a duplicate is refused naming both places
+(MEVID's query index is the one exception, see :mod:`.mevid`).
 """
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from ..records import IMAGE_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes
+from ..records import (IMAGE_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes, file_kind,
+                       require_regular_file, stat_file)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -43,9 +49,73 @@ def require_dir(path: str, what: str = "folder") -> str:
 
 
 def require_file(path: str, what: str = "list file") -> str:
-    if not os.path.isfile(path):
-        raise DatasetError(f"{path}: {what} not found")
+    """``path`` if it is a regular file; DatasetError naming it when missing, a folder, a FIFO or a device."""
+    require_regular_file(path, what)
     return path
+
+
+def read_text_lines(path: str, what: str = "list file") -> List[str]:
+    """All lines of a UTF-8 text file, unstripped (a BOM is skipped; LF, CRLF and CR end lines).
+
+    One-line DatasetError naming ``path`` when it is missing or not a regular file (checked before
+    opening), cannot be read, or is not UTF-8 (naming the line of the first bad byte).
+    """
+    require_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read {what} ({e.strerror or type(e).__name__})") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DatasetError(f"{path}:{line}: {what} is not UTF-8 text (byte 0x{data[e.start]:02x})") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the end of the last line, not an empty line
+    return lines
+
+
+def check_inside(rel: str, where: str, what: str = "path") -> None:
+    """Refuse an annotation path that would leave the dataset's root: absolute, or with a ``..`` segment."""
+    if os.path.isabs(rel) or rel.startswith("\\"):
+        raise DatasetError(f"{where}: {what} {rel!r} is absolute; paths are relative to the dataset's root")
+    if ".." in re.split(r"[\\/]", rel):
+        raise DatasetError(f"{where}: {what} {rel!r} leaves the dataset's root ('..')")
+
+
+def refuse_duplicates(entries: Iterable[Tuple[Hashable, str, str]]) -> None:
+    """``entries`` are (key, where, what) triples; the second ``where`` of a key is refused, naming the first."""
+    seen: Dict[Hashable, str] = {}
+    for key, where, what in entries:
+        if key in seen:
+            raise DatasetError(f"{where}: {what} listed twice (first at {seen[key]})")
+        seen[key] = where
+
+
+def refuse_duplicate_files(paths: Iterable[str], what: str = "image") -> None:
+    """Refuse two paths that are one file (a link, a linked folder): compared by device and inode."""
+    seen: Dict[Tuple[int, int], str] = {}
+    for path in paths:
+        st = stat_file(path)
+        if st is None or st.st_ino == 0:  # some filesystems (FAT, a few network mounts) have no inode numbers
+            continue
+        first = seen.setdefault((st.st_dev, st.st_ino), path)
+        if first != path:
+            raise DatasetError(f"{path}: duplicated {what}: the same file as {first}")
+
+
+def refuse_duplicate_names(paths: Iterable[str], what: str = "image") -> None:
+    """Refuse two paths with one file name, for datasets whose names are unique (they encode person,
+    camera and frame): the same image copied into two folders."""
+    seen: Dict[str, str] = {}
+    for path in paths:
+        first = seen.setdefault(os.path.basename(path), path)
+        if first != path:
+            raise DatasetError(f"{path}: duplicated {what}: the same file name as {first}")
 
 
 def is_image(name: str) -> bool:
@@ -53,9 +123,26 @@ def is_image(name: str) -> bool:
 
 
 def image_files(folder: str, what: str = "image folder", allow_empty: bool = False) -> List[str]:
-    """Sorted image file names of ``folder`` (other files are ignored)."""
+    """Sorted image file names of ``folder`` (other files are ignored).
+
+    An image-named entry that is not a regular file (a FIFO, a device, a folder, a broken link) is
+    refused by name, never opened.
+    """
     require_dir(folder, what)
-    names = sorted(n for n in os.listdir(folder) if is_image(n) and os.path.isfile(os.path.join(folder, n)))
+    names = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not is_image(entry.name):
+                    continue
+                if not entry.is_file():  # from the listing; links are followed
+                    st = stat_file(entry.path)
+                    kind = "a broken link" if st is None else file_kind(st.st_mode)
+                    raise DatasetError(f"{entry.path}: image file is {kind}, not a regular file")
+                names.append(entry.name)
+    except OSError as e:
+        raise DatasetError(f"{folder}: cannot list {what} ({e.strerror or type(e).__name__})") from None
+    names.sort()
     if not names and not allow_empty:
         raise DatasetError(f"{folder}: {what} has no image files")
     return names
@@ -77,10 +164,8 @@ def match_name(pattern: re.Pattern[str], path: str, expected: str) -> re.Match[s
 
 
 def read_lines(path: str, what: str = "list file") -> List[Tuple[int, str]]:
-    """Non-blank, stripped lines of a text file with their 1-based line numbers."""
-    require_file(path, what)
-    with open(path, "r", encoding="utf-8") as f:
-        rows = [(n, line.strip()) for n, line in enumerate(f, 1) if line.strip()]
+    """Non-blank, stripped lines of a text file with their 1-based line numbers (see :func:`read_text_lines`)."""
+    rows = [(n, line.strip()) for n, line in enumerate(read_text_lines(path, what), 1) if line.strip()]
     if not rows:
         raise DatasetError(f"{path}: {what} is empty")
     return rows

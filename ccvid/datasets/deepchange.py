@@ -20,21 +20,27 @@ the first token with the third ``_`` token of the name without its extension
 third token share a clothes class, across tracklets (train relabelled 0..C-1,
 test jointly over query and gallery). ``split`` ("test" or "val") chooses the
 evaluation split. Protocols: general.
+
+An image name must stay inside its folder (no absolute path, no ``..``), and
+no image may be listed twice over the lists read (the release lists none
+twice): a duplicate names both lines.
 """
 from __future__ import annotations
 
 import os
 import re
-from typing import List
+import stat
+from typing import List, Tuple
 
-from .common import Item, assemble, check_choice, read_lines, require_dir
-from ..records import DatasetError, ReIDDataset
+from .common import Item, assemble, check_choice, check_inside, read_lines, refuse_duplicates, require_dir
+from ..records import DatasetError, ReIDDataset, file_kind, stat_file
 
 DEEPCHANGE_NAME = re.compile(r"[A-Za-z](\d+)_")
 DEEPCHANGE_SPLITS = ("test", "val")
 
 
-def _items(root: str, folder: str) -> List[Item]:
+def _items(root: str, folder: str) -> List[Tuple[Item, str]]:
+    """The list's items, each with its ``file:line``."""
     image_dir = require_dir(os.path.join(root, folder), "DeepChange image folder")
     list_path = os.path.join(root, f"{folder}-bbox.txt")
     items = []
@@ -44,6 +50,7 @@ def _items(root: str, folder: str) -> List[Item]:
         if len(fields) != 2 or not fields[0]:
             raise DatasetError(f"{where}: expected '<image name>,<tracklet id>', got {line!r}")
         image, tracklet = fields
+        check_inside(image, where, "image name")
         if not tracklet.isdigit():
             raise DatasetError(f"{where}: tracklet id {tracklet!r} is not a number")
         m = DEEPCHANGE_NAME.match(os.path.basename(image))
@@ -55,10 +62,13 @@ def _items(root: str, folder: str) -> List[Item]:
             raise DatasetError(f"{where}: image name {image!r} has no third '_' token, which the clothes "
                                f"label needs (e.g. P0123_c1_f001.jpg)")
         path = os.path.join(image_dir, image)
-        if not os.path.isfile(path):
+        st = stat_file(path)
+        if st is None:
             raise DatasetError(f"{where}: image {path} not found")
+        if not stat.S_ISREG(st.st_mode):  # never opened: a FIFO read hangs
+            raise DatasetError(f"{where}: image {path} is {file_kind(st.st_mode)}, not a regular file")
         pid, tid = int(m.group(1)), int(tracklet)
-        items.append(Item(source=path, pid=pid, camid=tid, clothes=(tokens[0], tokens[2])))
+        items.append((Item(source=path, pid=pid, camid=tid, clothes=(tokens[0], tokens[2])), where))
     return items
 
 
@@ -66,8 +76,9 @@ def read_deepchange(root: str, split: str = "test") -> ReIDDataset:
     """Read DeepChange from its ``DeepChangeDataset`` folder; ``split`` chooses "test" or "val"."""
     check_choice("split", split, DEEPCHANGE_SPLITS, "deepchange")
     require_dir(root, "DeepChange dataset folder")
-    train = _items(root, "train-set")
-    query = _items(root, f"{split}-set-query")
-    gallery = _items(root, f"{split}-set-gallery")
+    lists = [_items(root, folder) for folder in ("train-set", f"{split}-set-query", f"{split}-set-gallery")]
+    names = ((os.path.basename(item.source), where) for items in lists for item, where in items)
+    refuse_duplicates((name, where, f"image {name!r}") for name, where in names)
+    train, query, gallery = ([item for item, _ in items] for items in lists)
     return assemble("deepchange", root, train, query, gallery, kind="image", protocols=("general",),
                     meta={"split": split, "clothes_note": "clothes = person token + third '_' token of the name"})

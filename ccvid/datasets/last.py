@@ -14,7 +14,9 @@ gallery ``j`` camera ``len(query) + j``), so no gallery item is ever
 same-camera junk. Evaluation person ids are the tokens relabelled jointly
 over query and gallery (sorted). Evaluation clothes: one id per image (equal
 to its camera id), since LaST is scored with the general protocol only; the
-cc and sc protocols are meaningless on these labels.
+cc and sc protocols are meaningless on these labels. File names are unique over
+the train folders and the chosen split in the release: one name twice, or one
+file reached twice through a link, is refused naming both paths.
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import os
 import re
 from typing import List, Tuple
 
-from .common import (Item, assemble, check_choice, image_files, match_name, require_dir,
-                              require_items, subfolders)
+from .common import (Item, assemble, check_choice, image_files, match_name, refuse_duplicate_files,
+                     refuse_duplicate_names, require_dir, require_items, subfolders)
 from ..records import ReIDDataset
 
 LAST_NAME = re.compile(r"([^_]+)_(?:.*_)?([^_]+)")
@@ -66,6 +68,9 @@ def read_last(root: str, split: str = "test") -> ReIDDataset:
     query_dir = os.path.join(eval_dir, "query")
     query_paths = [os.path.join(query_dir, f) for f in image_files(query_dir, "LaST query folder")]
     gallery_paths = _gallery_files(os.path.join(eval_dir, "gallery"))
+    paths = [t.source for t in train] + query_paths + gallery_paths
+    refuse_duplicate_names(paths)
+    refuse_duplicate_files(paths)
     query = [Item(source=p, pid=_tokens(p)[0], camid=i, clothes=i) for i, p in enumerate(query_paths)]
     n = len(query)
     gallery = [Item(source=p, pid=_tokens(p)[0], camid=n + j, clothes=n + j) for j, p in enumerate(gallery_paths)]

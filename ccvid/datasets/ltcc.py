@@ -10,7 +10,9 @@ A file name is ``<pid>_<clothes>_c<camera>_<frame>``. The person id is the
 first number, the camera id is ``camera - 1`` and the clothes key is the part
 before ``_c`` (``094_1``). Train ids and clothes are relabelled; test ids are
 kept; test clothes are labelled jointly over query and gallery. Protocols:
-general, cc, sc.
+general, cc, sc. File names are unique over the three folders in the release:
+one name twice (an image copied into two folders), or one file reached twice
+through a link, is refused naming both paths.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import os
 import re
 from typing import List
 
-from .common import Item, assemble, image_files, match_name, require_dir
+from .common import (Item, assemble, image_files, match_name, refuse_duplicate_files, refuse_duplicate_names,
+                     require_dir)
 from ..records import DatasetError, ReIDDataset
 
 LTCC_NAME = re.compile(r"(\d+)_(\d+)_c(\d+)_(.+)")
@@ -41,5 +44,8 @@ def read_ltcc(root: str) -> ReIDDataset:
     """Read LTCC from its ``LTCC_ReID`` folder."""
     require_dir(root, "LTCC dataset folder")
     splits = {split: _ltcc_items(os.path.join(root, folder)) for split, folder in LTCC_SPLITS.items()}
+    paths = [t.source for items in splits.values() for t in items]
+    refuse_duplicate_names(paths)
+    refuse_duplicate_files(paths)
     return assemble("ltcc", root, splits["train"], splits["query"], splits["gallery"],
                     kind="image", protocols=("general", "cc", "sc"))

@@ -24,15 +24,19 @@ does that.
 Train ids are relabelled 0..N-1 and clothes keys ``(pid, outfit)`` 0..C-1;
 test ids are kept; test clothes are labelled jointly over query and gallery.
 Queries are the ``query_IDX.txt`` rows in file order, the gallery is every
-other test row in row order. Camera ids are kept as in the info files.
+other test row in row order. The release's query index repeats some rows, and
+the reference (``track_test[query_IDX]``) scores each repeat as a query of its
+own: so does this reader, and ``datasets check`` reports how many repeats there
+are. Camera ids are kept as in the info files. A frame name must be a plain
+file name (no folder, no ``..``), so every frame stays under ``bbox_*/``.
 Protocols: general, cc, sc.
 """
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Tuple
 
-from .common import Item, assemble, check_choice, read_lines, require_dir, require_file
+from .common import Item, assemble, check_choice, read_lines, read_text_lines, require_dir
 from ..records import DatasetError, ReIDDataset
 
 Row = Tuple[int, Tuple[int, int, int, int, int]]  # line number, (start, end, pid, outfit, camid)
@@ -54,9 +58,7 @@ def _as_int(token: str, where: str) -> int:
 
 
 def _read_names(path: str) -> List[str]:
-    require_file(path, "MEVID names file")
-    with open(path, "r", encoding="utf-8") as f:
-        names = [line.strip() for line in f]
+    names = [line.strip() for line in read_text_lines(path, "MEVID names file")]
     while names and not names[-1]:
         names.pop()
     if not names:
@@ -80,8 +82,7 @@ def _read_info(path: str, num_names: int, names_path: str) -> List[Row]:
 
 
 def _read_query_rows(path: str, num_rows: int) -> List[int]:
-    """Query rows in file order, duplicates dropped."""
-    seen: Set[int] = set()
+    """Query rows in file order, repeats kept (the reference scores each one)."""
     out: List[int] = []
     for lineno, line in read_lines(path, "MEVID query index file"):
         for token in line.split():
@@ -89,9 +90,7 @@ def _read_query_rows(path: str, num_rows: int) -> List[int]:
             if not 0 <= idx < num_rows:
                 raise DatasetError(f"{path}:{lineno}: query row {idx} out of range: the test info file "
                                    f"has {num_rows} rows")
-            if idx not in seen:
-                seen.add(idx)
-                out.append(idx)
+            out.append(idx)
     return out
 
 
@@ -108,6 +107,9 @@ def _items(rows: List[Row], names: List[str], names_path: str, frame_dir: str) -
             name = names[k]
             if not name:
                 raise DatasetError(f"{names_path}:{k + 1}: empty frame name")
+            if "/" in name or "\\" in name or name in (".", ".."):
+                raise DatasetError(f"{names_path}:{k + 1}: frame name {name!r} is not a plain file name "
+                                   "(it would leave the frame folder)")
             frames.append(os.path.join(name[:4], name))
         items[i] = Item(source=frame_dir, pid=pid, camid=camid, clothes=(pid, outfit), frames=tuple(frames))
     return items, skipped

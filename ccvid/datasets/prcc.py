@@ -30,13 +30,16 @@ no same-person gallery item is ever same-camera junk, so:
 (nothing is removed from the data) but mixes the two query sets, B and C
 against A; it is not a protocol PRCC reports, and ``meta["general_note"]``
 says so.
+
+File names repeat across person and camera folders, so a duplicated image is
+one file reached twice (a linked file or folder): refused naming both paths.
 """
 from __future__ import annotations
 
 import os
 from typing import List
 
-from .common import Item, assemble, image_files, require_dir, require_items, subfolders
+from .common import Item, assemble, image_files, refuse_duplicate_files, require_dir, require_items, subfolders
 from ..records import DatasetError, ReIDDataset
 
 PRCC_CAMERAS = ("A", "B", "C")
@@ -92,5 +95,6 @@ def read_prcc(root: str) -> ReIDDataset:
     test_dir = os.path.join(rgb, "test")
     gallery = _test_items(test_dir, "A")
     query = _test_items(test_dir, "B") + _test_items(test_dir, "C")
+    refuse_duplicate_files(t.source for t in (*train, *query, *gallery))
     return assemble("prcc", root, train, query, gallery, kind="image", protocols=("cc", "sc"),
                     meta={"general_note": GENERAL_NOTE})

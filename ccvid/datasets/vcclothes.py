@@ -24,6 +24,8 @@ camera subsets (same camera = junk, clothes not looked at), and the paper's
 VC-Clothes SC and CC columns are those numbers: the camera subset alone makes
 the setting (the reference takes cameras 2 and 3 as the same-clothes one, 3 and
 4 as the clothes-changing one). The train split always keeps every image.
+File names are unique over the three folders in the release: one name twice,
+or one file reached twice through a link, is refused naming both paths.
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ import os
 import re
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .common import Item, assemble, check_choice, image_files, match_name, require_dir, require_items
+from .common import (Item, assemble, check_choice, image_files, match_name, refuse_duplicate_files,
+                     refuse_duplicate_names, require_dir, require_items)
 from ..records import DatasetError, ReIDDataset
 
 VC_NAME = re.compile(r"(\d+)-(\d+)-(\d+)-(\d+)")
@@ -64,6 +67,9 @@ def read_vcclothes(root: str, mode: str = "all") -> ReIDDataset:
     train = _vc_items(os.path.join(root, "train"), None)
     query = _vc_items(os.path.join(root, "query"), cameras)
     gallery = _vc_items(os.path.join(root, "gallery"), cameras)
+    paths = [t.source for t in (*train, *query, *gallery)]
+    refuse_duplicate_names(paths)
+    refuse_duplicate_files(paths)
     if cameras is not None:
         wanted = f"cameras {' and '.join(map(str, sorted(cameras)))} (mode={mode})"
         require_items(query, os.path.join(root, "query"), f"VC-Clothes query split with {wanted}")
