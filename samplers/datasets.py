@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from ccvid.records import Tracklet
 
 from .clips import TEST_CLIPS, dense_pieces, eval_clip_indices, train_clip_indices
+from .memory import MemoryFrames
 from .readers import Size, check_interpolation, reader_for, tracklet_length
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -51,6 +52,10 @@ class TrainClips(Dataset):
     generator seeded by (seed, epoch, index), so a run is repeatable whatever the
     number of DataLoader workers. ``interpolation``: the resize filter, "bicubic"
     (default) or "bilinear" (the reference's image pipeline).
+
+    :meth:`load_into_memory` decodes every frame once (frame folders and images,
+    :mod:`samplers.memory`); clips are then cut from memory, equal to the readers'
+    clips pixel for pixel, with the same randomness.
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], size: Size, seq_len: int = 8, stride: int = 4,
@@ -59,10 +64,14 @@ class TrainClips(Dataset):
         self.size, self.seq_len, self.stride, self.mode = size, seq_len, stride, mode
         self.video_threads, self.interpolation = video_threads, check_interpolation(interpolation)
         self.flip, self.seed, self.epoch = flip, seed, 0
+        self.tracklets = list(tracklets)
+        self.memory: Optional[MemoryFrames] = None
         self.items: List[Tuple[Tracklet, int, int]] = []
-        for t in tracklets:
+        self._owner: List[int] = []  # the position in ``tracklets`` of each item's video
+        for k, t in enumerate(self.tracklets):
             for start, stop in dense_pieces(tracklet_length(t), dense_piece):
                 self.items.append((t, start, stop))
+                self._owner.append(k)
 
     @property
     def pids(self) -> List[int]:
@@ -70,6 +79,15 @@ class TrainClips(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def load_into_memory(self, budget: Optional[int] = None) -> Optional[MemoryFrames]:
+        """Decode every frame of the training videos once; later clips are read from memory.
+
+        Returns the frames held (None, and the readers stay in charge, when they outgrow
+        ``budget`` bytes).
+        """
+        self.memory = MemoryFrames.decode(self.tracklets, budget)
+        return self.memory
 
     def __len__(self) -> int:
         return len(self.items)
@@ -83,7 +101,10 @@ class TrainClips(Dataset):
 
     def __getitem__(self, i: int):
         t, idx, flip = self.clip_indices(i)
-        clip = reader_for(t, self.video_threads, interpolation=self.interpolation).read(t, idx, self.size)
+        if self.memory is not None:
+            clip = self.memory.read(self._owner[i], idx, self.size, self.interpolation)
+        else:
+            clip = reader_for(t, self.video_threads, interpolation=self.interpolation).read(t, idx, self.size)
         if flip:
             clip = clip[:, :, ::-1]
         return torch.from_numpy(np.ascontiguousarray(clip)), t.pid, t.camid, t.clothes

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import CLIError, add_examples, formatter, progress_parent, say
+from .common import CLIError, add_examples, build_config, config_parent, formatter, log, progress_parent, say
 
 EXAMPLES_PACK = add_examples([
     "benchmark pack --data-root /data/CCVID --measure     # size / PSNR / clip-read table per GOP and CRF",
@@ -15,6 +15,9 @@ EXAMPLES_PROFILE = add_examples([
     "benchmark profile loaders                            # embedded dataset, 256 clips at 256x128, 2 threads",
     "benchmark profile loaders --clips 64 --threads 1",
     "benchmark profile loaders --data-root /data/CCVID --video-root /data/CCVID-packed --size 256x128",
+    "benchmark profile train --iterations 20              # the embedded default's training throughput",
+    "benchmark profile train --preset paper --data-root /data/CCVID --pretrained imagenet --cal",
+    "benchmark profile train --model ap3d --cal height=128 width=64 --iterations 10",
 ])
 
 
@@ -49,9 +52,14 @@ def register(sub) -> None:
     k.add_argument("--measure-tracklets", type=int, default=24, help="sample size of --measure (default: 24)")
     k.set_defaults(func=pack_main)
 
-    f = sub.add_parser("profile", help="measure parts of the pipeline ('profile loaders')",
+    f = sub.add_parser("profile", help="measure parts of the pipeline ('profile loaders', 'profile train')",
                        epilog=EXAMPLES_PROFILE, formatter_class=formatter())
     fsub = f.add_subparsers(dest="what", metavar="WHAT", required=True)
+    _register_profile_loaders(fsub)
+    _register_profile_train(fsub)
+
+
+def _register_profile_loaders(fsub) -> None:
     lo = fsub.add_parser("loaders", help="clips/s of our loaders vs the per-frame PIL yardstick, with PSNR",
                          parents=[progress_parent()], epilog=EXAMPLES_PROFILE, formatter_class=formatter(),
                          description="Times the training (one random clip per video) and test (whole videos "
@@ -69,6 +77,22 @@ def register(sub) -> None:
                     help="interleaved passes per pipeline; the best time counts (default: 3)")
     lo.add_argument("--batch", type=int, default=32, help="clips per normalised batch (default: 32)")
     lo.set_defaults(func=profile_main)
+
+
+def _register_profile_train(fsub) -> None:
+    tr = fsub.add_parser("train", help="training throughput of any run config: clips/s, data wait, forward, "
+                                       "backward, peak memory (writes no run folder)",
+                         parents=[config_parent(), progress_parent()], epilog=EXAMPLES_PROFILE,
+                         formatter_class=formatter(),
+                         description="Builds the data, model and trainer of a run config exactly as "
+                                     "'benchmark run' does (same flags), runs --warmup untimed and --iterations "
+                                     "timed training steps with the last epoch's settings, and prints clips/s, "
+                                     "the share of each iteration spent waiting for the next batch, the forward "
+                                     "and backward(+optimizer) time per iteration and the peak memory "
+                                     "(benchmark/tools/profile.py). Nothing is written: no run folder, no record.")
+    tr.add_argument("--iterations", type=int, default=20, help="timed training steps (default: 20)")
+    tr.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
+    tr.set_defaults(func=profile_train_main)
 
 
 def pack_main(args) -> int:
@@ -92,4 +116,16 @@ def profile_main(args) -> int:
         raise CLIError("--clips, --threads, --batch and --repeats must be at least 1")
     say(format_profile(profile_loaders(args.data_root, args.video_root, clips=args.clips, size=args.size,
                                        threads=args.threads, batch=args.batch, repeats=args.repeats)))
+    return 0
+
+
+def profile_train_main(args) -> int:
+    from ..tools.profile import format_train_profile, profile_train
+
+    if args.iterations < 1 or args.warmup < 0:
+        raise CLIError("--iterations must be at least 1 and --warmup at least 0")
+    cfg, warnings = build_config(args)
+    for w in warnings:
+        log.warning(w)
+    say(format_train_profile(profile_train(cfg, iterations=args.iterations, warmup=args.warmup)))
     return 0

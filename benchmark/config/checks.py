@@ -61,6 +61,7 @@ def _data(cfg: Config) -> None:
     _choice("data.backend", d.backend, BACKENDS)
     _choice("data.sampling", d.sampling, SAMPLING_MODES)
     _choice("data.resize", d.resize, ("bicubic", "bilinear"))
+    _choice("data.cache_frames", str(d.cache_frames).lower(), ("auto", "on", "off", "true", "false"))
     _choice("data.test_clips", d.test_clips, ("tile", "chunks"))
     for key in ("height", "width", "seq_len", "stride", "num_ids", "clips_per_id"):
         _at_least(f"data.{key}", getattr(d, key), 1)

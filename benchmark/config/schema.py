@@ -41,6 +41,7 @@ class DataConfig:
     num_ids: int = 8                   # P identities per batch
     clips_per_id: int = 4              # K clips per identity
     resize: str = "bicubic"            # bicubic | bilinear (the reference's image pipeline)
+    cache_frames: str = "auto"         # decode a small training set once into memory: auto (<= 1 GiB) | on | off
     test_clips: str = "tile"           # tile: every frame once, in stride-interleaved clips | chunks: consecutive
                                        # seq_len-frame chunks (TCLNet's own test sampling)
 
@@ -171,7 +172,7 @@ FLAT_ALIASES: Dict[str, str] = {
     "val_seed": "data.val_seed", "height": "data.height", "width": "data.width", "seq_len": "data.seq_len",
     "stride": "data.stride", "sampling": "data.sampling", "dense_piece": "data.dense_piece", "flip": "data.flip",
     "random_crop": "data.random_crop", "random_erasing": "data.random_erasing", "num_ids": "data.num_ids",
-    "clips_per_id": "data.clips_per_id",
+    "clips_per_id": "data.clips_per_id", "cache_frames": "data.cache_frames",
     "model": "model.name", "backbone": "model.backbone", "pretrained": "model.pretrained",
     "res4_stride": "model.res4_stride",
     "epochs": "optim.epochs", "lr": "optim.lr", "weight_decay": "optim.weight_decay", "lr_steps": "optim.lr_steps",

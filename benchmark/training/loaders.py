@@ -1,16 +1,23 @@
 """From a config to a dataset and its loaders."""
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
+import sys
+import time
 
 from torch.utils.data import DataLoader
 
 from ccvid import ReIDDataset, read_ccvid
 from ccvid.records import DatasetError
 from ccvid.splits import validation_split
-from samplers import IdentitySampler, WholeVideos, TrainClips, collate_videos
+from samplers import (MEMORY_BUDGET, IdentitySampler, WholeVideos, TrainClips, cache_mode, collate_videos,
+                      memory_plan)
 
-from ..config import Config
+from ..config import Config, ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> str:
@@ -47,10 +54,45 @@ def train_loader(cfg: Config, data: ReIDDataset) -> DataLoader:
     d, seed = cfg.data, cfg.system.seed
     ds = TrainClips(data.train, (d.height, d.width), d.seq_len, d.stride, d.sampling, d.dense_piece, d.flip, seed,
                     interpolation=d.resize)
-    sampler = IdentitySampler(ds.pids, d.clips_per_id, seed)
     workers = cfg.system.workers
+    _frames_in_memory(ds, getattr(d, "cache_frames", "auto"), MEMORY_BUDGET // _copies(workers))
+    sampler = IdentitySampler(ds.pids, d.clips_per_id, seed)
     return DataLoader(ds, batch_size=d.num_ids * d.clips_per_id, sampler=sampler, drop_last=True,
                       num_workers=workers, persistent_workers=workers > 0, pin_memory=_pin(cfg))
+
+
+def _frames_in_memory(ds: TrainClips, mode, budget: int) -> None:
+    """Decode the training frames once into memory when ``data.cache_frames`` (auto / on / off) says so.
+
+    auto: frame folders and images whose decoded frames fit in ``budget`` bytes; the clips
+    are the readers' clips pixel for pixel (samplers/memory.py), so a run's numbers do not change.
+    """
+    try:
+        mode = cache_mode(mode)
+    except ValueError as e:
+        raise ConfigError(f"data.{e}") from None
+    use, why = memory_plan(ds.tracklets, mode, budget)
+    if not use:
+        return
+    t0 = time.perf_counter()
+    frames = ds.load_into_memory(budget=budget if mode == "auto" else None)
+    if frames is None:
+        log.info("training frames read from disk: they outgrew the %s MiB budget of cache_frames=auto while "
+                 "decoding", budget >> 20)
+        return
+    log.info(f"training frames in memory: {frames.num_frames:,} frames of {len(frames):,} tracklets, "
+             f"{frames.nbytes / 2 ** 20:.0f} MiB decoded once in {time.perf_counter() - t0:.1f}s ({why})")
+
+
+def _copies(workers: int) -> int:
+    """Processes that hold the training frames: forked DataLoader workers share the parent's memory,
+    spawned ones (macOS, Windows, forkserver) each unpickle a copy."""
+    if workers <= 0:
+        return 1
+    method = multiprocessing.get_start_method(allow_none=True)
+    if method is None:  # not chosen yet: the platform's default
+        method = "fork" if sys.platform.startswith("linux") and sys.version_info < (3, 14) else "spawn"
+    return 1 if method == "fork" else workers + 1
 
 
 def test_loader(cfg: Config, tracklets) -> DataLoader:
