@@ -8,19 +8,18 @@ description with the expected root folder, protocols the dataset reports).
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
 import inspect
 import os
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 from .datasets import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
                        read_vcclothes_cc, read_vcclothes_sc)
 from .datasets.ccvid import read_ccvid
+from .capture import captured_stderr
 from .records import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, file_kind, stat_file
 
 SPLITS = ("train", "query", "gallery")
@@ -114,28 +113,6 @@ def _decord():
     return decord
 
 
-@contextlib.contextmanager
-def _captured_fd2() -> Iterator[Callable[[], str]]:
-    """Route the process's fd 2 to a scratch file (FFmpeg reports a bad video there itself, past Python);
-    yields a function that returns what was written, once the block is left."""
-    text: List[str] = []
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2: nothing to capture
-        yield lambda: ""
-        return
-    with tempfile.TemporaryFile() as scratch:
-        os.dup2(scratch.fileno(), 2)
-        try:
-            yield lambda: "".join(text)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            scratch.seek(0)
-            text.append(scratch.read().decode("utf-8", "replace"))
-
-
 def _reason(e: BaseException, logged: str = "") -> str:
     """A short reason: FFmpeg's own (``ERROR opening: PATH, REASON``) when it logged one, else the last line of
     the exception without decord's "[time] /src/file.cc:123: " prefix."""
@@ -165,7 +142,7 @@ def _decode_image(path: str) -> None:
 
 def _decode_video(path: str, decord) -> int:
     """Open a video with decord, read its frame count and decode its last frame; returns the count."""
-    with _captured_fd2() as logged:
+    with captured_stderr() as logged:
         try:
             vr = decord.VideoReader(path, num_threads=1)
             n = len(vr)

@@ -13,12 +13,9 @@ through it).
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
-import sys
-import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from ccvid.capture import captured_stderr
 from ccvid.records import DatasetError, Tracklet
 
 Size = Tuple[int, int]  # (height, width)
@@ -258,45 +256,14 @@ def _reason(e: Exception, logged: str = "") -> str:
     return re.sub(r"^\[[0-9:]+\] \S+:\d+: ", "", text).strip()[:200]
 
 
-_STDERR_LOCK = threading.Lock()  # fd 2 is process-wide: one capture at a time, or threads would swap it for good
-_STDERR_FILE: Dict[int, object] = {}  # one reusable capture file per process (a new one costs ~0.3 ms per open)
-
-
 def _after_fork_in_child() -> None:
     """A lock held by another thread at fork time would stay held in the child forever."""
-    global _STDERR_LOCK, _POOLS_LOCK
-    _STDERR_LOCK, _POOLS_LOCK = threading.Lock(), threading.Lock()
+    global _POOLS_LOCK
+    _POOLS_LOCK = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@contextlib.contextmanager
-def _captured_stderr():
-    """Route the process's fd 2 to a temporary file (decord and FFmpeg log there directly, not via Python)."""
-    text: List[str] = []
-    with _STDERR_LOCK:
-        try:
-            sys.stderr.flush()
-            saved = os.dup(2)
-        except (OSError, ValueError):  # no usable fd 2 (rare embedded setups): capture nothing
-            yield lambda: ""
-            return
-        tmp = _STDERR_FILE.get(os.getpid())
-        if tmp is None:  # first capture in this process (a forked worker gets its own file)
-            _STDERR_FILE.clear()
-            tmp = _STDERR_FILE[os.getpid()] = tempfile.TemporaryFile(mode="w+b")
-        tmp.seek(0)
-        tmp.truncate()
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield lambda: "".join(text)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            text.append(tmp.read().decode("utf-8", "replace"))
 
 
 def decodable_width(width: int) -> int:
@@ -394,7 +361,7 @@ class VideoFileReader(FrameReader):
         kwargs = {"num_threads": self.num_threads}
         if size is not None:
             kwargs.update(height=size[0], width=size[1])
-        with _captured_stderr() as captured:
+        with captured_stderr() as captured:
             try:
                 vr = decord.VideoReader(path, **kwargs)
             except Exception as e:  # decord raises its own DECORDError / RuntimeError

@@ -1,4 +1,6 @@
+import contextlib
 import os
+import signal
 import sys
 
 import numpy as np
@@ -52,3 +54,17 @@ def ccvid_tree(tmp_path):
 def _mk(root, name):
     root.mkdir(parents=True, exist_ok=True)
     return root / f"{name}.txt"
+
+
+@contextlib.contextmanager
+def deadline(seconds=60, what="the block"):
+    """Fail (instead of hanging the suite) if ``what`` takes longer than ``seconds``, e.g. a FIFO read."""
+    def expired(*_):
+        raise AssertionError(f"{what} blocked for {seconds} s")
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -2,7 +2,6 @@
 and the command-line and config code stays in short functions."""
 import ast
 import os
-from collections import defaultdict
 
 import pytest
 

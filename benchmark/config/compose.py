@@ -21,7 +21,6 @@ whole (every field counts as given) and overrides still apply.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple

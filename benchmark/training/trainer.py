@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 import torch.nn.functional as F
@@ -109,7 +109,7 @@ class Trainer:
         optimizer.step()
 
     def step(self, clips: torch.Tensor, pids: torch.Tensor, clothes: torch.Tensor, epoch: int) -> Dict[str, float]:
-        cfg = self.cfg
+        """One iteration: the clothes step, then the backbone step (see the class docstring)."""
         with self._autocast():
             return self._step(clips, pids, clothes, epoch)
 

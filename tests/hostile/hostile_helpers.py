@@ -1,11 +1,11 @@
 """Shared by the hostile-input corpus: the refusal check, a guard against hangs, tiny trees."""
-import contextlib
 import json
 import os
-import signal
 
 import numpy as np
 from PIL import Image
+
+from conftest import deadline
 
 
 def refused(code, capsys, *names, status=2, runs=None):
@@ -34,19 +34,9 @@ def complete_records(folder):
     return out
 
 
-@contextlib.contextmanager
 def no_hang(seconds=20):
     """Fail (instead of hanging the suite) if the block blocks, e.g. on a FIFO read."""
-    def expired(*_):
-        raise AssertionError(f"blocked for {seconds} s (a FIFO was opened?)")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+    return deadline(seconds, "a FIFO was opened? the block")
 
 
 def img(path, value=0, h=4, w=2):

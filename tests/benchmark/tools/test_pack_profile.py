@@ -1,9 +1,7 @@
 """``benchmark pack`` (frame folders -> videos) and ``benchmark profile loaders``."""
-import contextlib
 import json
 import os
 import shutil
-import signal
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from PIL import Image
 
 from benchmark.tools import pack as packmod
 from benchmark.cli import main
+from conftest import deadline
 from benchmark.tools.pack import PackError, PackSettings, choose, measure, pack
 from benchmark.tools.profile import profile_loaders, yardstick_clip
 from ccvid import DatasetError, Tracklet, read_ccvid
@@ -23,19 +22,6 @@ from samplers.readers import FolderReader, VideoFileReader
 TINY = SynthConfig(num_train_ids=1, num_test_ids=1, min_suits=1, max_suits=1, num_cameras=1,
                    videos_per_suit_camera=2, num_frames=12, height=64, width=32, write_videos=False, workers=1)
 
-
-@contextlib.contextmanager
-def deadline(seconds=60):
-    """Fail instead of hanging."""
-    def boom(*_):
-        raise TimeoutError(f"no answer within {seconds}s")
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")
