@@ -28,10 +28,15 @@ def register(sub) -> None:
     t = sub.add_parser("test", help="evaluate a saved model (runs/<id>/model.pt) again", formatter_class=formatter(),
                        parents=[progress_parent()],
                        epilog=add_examples(["benchmark test runs/<run id>/model.pt",
-                                            "benchmark test runs/<run id>/model.pt --data-root /data/CCVID"]))
-    t.add_argument("checkpoint")
+                                            "benchmark test runs/<run id> --data-root /data/CCVID",
+                                            "benchmark test runs/<run id> --save-features feats/ && "
+                                            "benchmark evaluate --query feats/query.npz --gallery feats/gallery.npz"]))
+    t.add_argument("checkpoint", help="a run's model.pt, or its run folder")
     t.add_argument("--model", help="expected model name; a checkpoint of another model is an error")
     t.add_argument("--data-root", help="evaluate on this folder (the run's dataset kind) instead of its dataset")
+    t.add_argument("--save-features", metavar="DIR",
+                   help="also write DIR/query.npz and DIR/gallery.npz (features and labels) for 'benchmark evaluate' "
+                        "or another codebase")
     t.set_defaults(func=test_main)
 
 
@@ -66,5 +71,5 @@ def test_main(args) -> int:
     from ..evaluation import format_table
     from ..training import evaluate_checkpoint
 
-    say(format_table(evaluate_checkpoint(args.checkpoint, args.model, args.data_root)))
+    say(format_table(evaluate_checkpoint(args.checkpoint, args.model, args.data_root, args.save_features)))
     return 0

@@ -44,13 +44,19 @@ def load_checkpoint(path: str, model_name: Optional[str] = None) -> Tuple[Tempor
     return model, cfg
 
 
-def evaluate_checkpoint(path: str, model_name: Optional[str] = None,
-                        data_root: Optional[str] = None) -> Dict[str, Optional[dict]]:
-    """Evaluate a saved model on its own dataset (or on ``data_root``); returns the metrics."""
+def evaluate_checkpoint(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None,
+                        save_features: Optional[str] = None) -> Dict[str, Optional[dict]]:
+    """Evaluate a saved model on its own dataset (or on ``data_root``); returns the metrics.
+
+    ``path``: a ``model.pt`` or the run folder holding it. ``save_features``: a folder for the
+    query and gallery ``.npz`` features.
+    """
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.pt")):
+        path = os.path.join(path, "model.pt")
     model, cfg = load_checkpoint(path, model_name)
     if data_root:
         dataset = "ccvid" if cfg.data.dataset == "embedded" else cfg.data.dataset
         cfg = cfg.replace(**{"data.dataset": dataset, "data.root": data_root, "data.val_ids": 0})
     device = pick_device("auto")
     data = load_dataset(cfg)
-    return evaluate_model(model.to(device), data, cfg, device)
+    return evaluate_model(model.to(device), data, cfg, device, save_features=save_features)

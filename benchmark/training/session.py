@@ -54,18 +54,35 @@ def test_features(model, data, cfg: Config, device):
     return tuple(out)
 
 
-def evaluate_model(model, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
+def evaluate_model(model, data, cfg: Config, device, save_features: Optional[str] = None) -> Dict[str, Optional[dict]]:
     """Score the test split with the protocols the dataset reports (CC/SC need clothes labels).
 
     ``eval.shot=single``: one random gallery item per identity, mean and spread over ``eval.draws``
     draws (seeded by draw number only, so every run of a comparison sees the same galleries).
+    ``save_features``: also write the test features there (one process only).
     """
     if distributed.world_size() > 1:
         distributed.sync_buffers(model)
         q, g = test_features(model, data, cfg, device)
         return distributed.broadcast(_score(q, g, data, cfg, device) if distributed.is_main() else None)
     q, g = test_features(model, data, cfg, device)
+    if save_features:
+        export_features(q, g, data, save_features)
     return _score(q, g, data, cfg, device)
+
+
+def export_features(q, g, data, folder: str) -> None:
+    """``folder/query.npz`` and ``folder/gallery.npz``: what ``benchmark evaluate`` (or another codebase) reads."""
+    from ..evaluation import save_features_npz
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--save-features {folder}: cannot create the folder ({e.strerror})") from None
+    with_clothes = bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
+    for name, feats, items in (("query", q, data.query), ("gallery", g, data.gallery)):
+        save_features_npz(os.path.join(folder, f"{name}.npz"), feats, [t.pid for t in items], [t.camid for t in items],
+                          [t.clothes for t in items] if with_clothes else None)
+        log.info("features: %s (%d x %d)", os.path.join(folder, f"{name}.npz"), *feats.shape)
 
 
 def _score(q, g, data, cfg: Config, device) -> Dict[str, Optional[dict]]:

@@ -111,6 +111,16 @@ def test_checkpoint_reloads_and_rejects_other_models(tmp_path, cache, capsys):
     assert main(["test", rec["checkpoint"], "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"{100 * rec['metrics']['general']['mAP']:.1f}" in out  # same features, same numbers
+    # the features exported from the run folder score the same numbers in `benchmark evaluate`
+    feats = tmp_path / "feats"
+    assert main(["test", os.path.dirname(rec["checkpoint"]), "--save-features", str(feats), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--query", str(feats / "query.npz"), "--gallery", str(feats / "gallery.npz"),
+                 "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    for protocol, scores in rec["metrics"].items():
+        assert scored[protocol]["mAP"] == pytest.approx(scores["mAP"], abs=1e-6)
+        assert scored[protocol]["top1"] == pytest.approx(scores["top1"], abs=1e-6)
     code, _, err = run_cli(["test", rec["checkpoint"], "--model", "ap3d"], capsys)
     assert code == 2 and "checkpoint is from model 'baseline', not 'ap3d'" in err
     import torch
