@@ -181,3 +181,61 @@ def _show(v) -> str:
 
 def render(headers: List[str], rows: List[List[str]], fmt_name: str = "github") -> str:
     return tabulate(rows, headers=headers, tablefmt=fmt_name, disable_numparse=True)
+
+
+PROTOCOL_NAMES = ("general", "cc", "sc")
+METRIC_NAMES = ("top1", "top5", "top10", "top20", "mAP", "mINP")
+
+
+def parse_columns(spec: str) -> Tuple[Tuple[str, str], ...]:
+    """``"general.top1,cc.mAP,sc.mAP"`` -> ((protocol, metric), ...); ValueError names a bad entry."""
+    out = []
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        protocol, _, metric = item.partition(".")
+        if protocol not in PROTOCOL_NAMES or metric not in METRIC_NAMES:
+            raise ValueError(f"--columns {item!r}: expected PROTOCOL.METRIC with PROTOCOL in "
+                             f"{'/'.join(PROTOCOL_NAMES)} and METRIC in {'/'.join(METRIC_NAMES)}")
+        out.append((protocol, metric))
+    if not out:
+        raise ValueError("--columns: name at least one PROTOCOL.METRIC")
+    return tuple(out)
+
+
+def column_header(protocol: str, metric: str) -> str:
+    return f"{protocol if protocol != 'general' else 'gen'} {metric}"
+
+
+def sort_rows(headers: List[str], rows: List[List[str]], column: Tuple[str, str]) -> List[List[str]]:
+    """Rows by the mean of ``column``, highest first; undefined values last."""
+    name = column_header(*column)
+    if name not in headers:
+        raise ValueError(f"--sort {'.'.join(column)}: not a column of this table (add it to --columns)")
+    j = headers.index(name)
+
+    def key(row):
+        text = str(row[j]).split(" ")[0]
+        try:
+            return (0, -float(text))
+        except ValueError:
+            return (1, 0.0)
+    return sorted(rows, key=key)
+
+
+def shared_settings(records: List[RunRecord]) -> str:
+    """A caption naming every setting that is the same in every row but not the suite's default."""
+    records = completed(records)
+    if not records:
+        return ""
+    configs = [config_of(r) for r in records]
+    defaults = _defaults()
+    shared = []
+    for k in sorted(configs[0]):
+        if k in IGNORED_FIELDS or k in IDENTITY_FIELDS or k == "preset":
+            continue
+        values = {repr(_freeze(c.get(k))) for c in configs}
+        if len(values) == 1 and _freeze(configs[0].get(k)) != _freeze(defaults.get(k)):
+            if k in CAL_FIELDS and not all(c["cal.enabled"] for c in configs):
+                continue
+            shared.append(f"{k}={_show(_freeze(configs[0].get(k)))}")
+    text = "Every row: the last epoch (the suite's headline), mean ± std over seeds"
+    return text + (f"; settings off the default in every row: {', '.join(shared)}." if shared else ".")
