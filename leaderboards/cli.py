@@ -18,13 +18,18 @@ from tabulate import tabulate_formats
 from benchmark.records import RecordError, RunRecord, read_record, record_paths
 
 from .plot import cal_gain_svg
-from .tables import cal_gain_rows, leaderboard_rows, render
+from .published import NO_MATCH, PublishedError, comparison_rows, load_published, sources
+from .render import FORMATS, known_format, metric_headers, render_table
+from .tables import cal_gain_rows, leaderboard_rows, parse_columns, render, shared_settings, sort_rows
 
 EXAMPLES = """examples:
   leaderboard runs/                       # all records under runs/, markdown
   leaderboard runs/ --cal-gain            # plus CAL minus no-CAL, paired by seed
   leaderboard runs/a runs/b --format latex
+  leaderboard runs/ --columns general.mAP,cc.top1,cc.mAP,sc.mAP --sort cc.mAP --format html
+  leaderboard results/ --published        # published numbers beside ours, with the gap
   leaderboard results/embedded results/zoo --plot zoo.svg   # CAL vs ID-only dumbbell chart
+  leaderboard runs/ --published           # plus published numbers beside ours, with the gap
 """
 
 
@@ -32,20 +37,41 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="leaderboard", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", help="record.json files or folders searched for them")
-    p.add_argument("--format", default="github", help="a tabulate format: github, latex, html, plain ...")
+    p.add_argument("--format", default="github",
+                   help="github (markdown, default), csv, json, latex (escaped), html, or another tabulate format")
+    p.add_argument("--columns", default="general.top1,general.mAP,cc.top1,cc.mAP",
+                   help="PROTOCOL.METRIC,... with PROTOCOL general/cc/sc and METRIC top1/top5/top10/top20/mAP/mINP "
+                        "(default: general.top1,general.mAP,cc.top1,cc.mAP)")
+    p.add_argument("--sort", metavar="PROTOCOL.METRIC", help="rows by this column, highest first (default: by name)")
     p.add_argument("--cal-gain", action="store_true", help="also print CAL's gain over the same model without CAL")
     p.add_argument("--plot", metavar="FILE.svg",
                    help="also write an SVG chart of general and CC mAP, ID only vs CAL, per experiment")
+    p.add_argument("--published", action="store_true",
+                   help="also print the published numbers (leaderboards/published/) of the same dataset, model "
+                        "and objective beside ours, with the gap (ours - published)")
     args = p.parse_args(argv)
-    if args.format not in tabulate_formats:
+    try:
+        columns = parse_columns(args.columns)
+        sort = parse_columns(args.sort)[0] if args.sort else None
+    except ValueError as e:
+        print(f"leaderboard: error: {e}", file=sys.stderr)
+        return 2
+    if not known_format(args.format):
         print(f"leaderboard: error: --format {args.format!r}: unknown table format; choose from "
-              f"{', '.join(sorted(tabulate_formats))}", file=sys.stderr)
+              f"{', '.join(FORMATS)} or a tabulate format ({', '.join(sorted(tabulate_formats))})", file=sys.stderr)
         return 2
     try:
         records, failed = load_checked(args.paths)
     except (OSError, RecordError) as e:
         print(f"leaderboard: error: {e}", file=sys.stderr)
         return 2
+    published = []
+    if args.published:
+        try:
+            published = load_published()
+        except PublishedError as e:
+            print(f"leaderboard: error: {e}", file=sys.stderr)
+            return 2
     for r in failed:
         why = (str(r.error).strip().splitlines() or ["no reason recorded"])[0] if r.error else "no reason recorded"
         print(f"leaderboard: skipped failed run {r.path} ({why})", file=sys.stderr)
@@ -53,16 +79,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         what = "complete run records" if failed else "run records"
         print(f"leaderboard: error: no {what} (record.json) under {', '.join(args.paths)}", file=sys.stderr)
         return 2
-    print(render(*leaderboard_rows(records), args.format))
-    headers, rows = leaderboard_rows(records, selection="reference")
-    if rows:
-        print("\nThe epochs the reference's selection rule keeps (best test top-1): CHOSEN ON THE TEST SET, so not "
-              "comparable with the last-epoch rows above; shown to compare with published numbers chosen that way.")
-        print(render(headers, rows, args.format))
+    try:
+        _print_tables(records, columns, sort, args.format)
+    except ValueError as e:
+        print(f"leaderboard: error: {e}", file=sys.stderr)
+        return 2
+    if args.published:
+        _print_published(records, published, args.format)
     if args.cal_gain:
-        headers, rows = cal_gain_rows(records)
+        headers, rows = cal_gain_rows(records, columns)
         print()
-        print(render(headers, rows, args.format) if rows else "no CAL / no-CAL pairs with the same seed")
+        print(render_table(headers, rows, args.format, best=metric_headers(headers)) if rows
+              else "no CAL / no-CAL pairs with the same seed")
     if args.plot:
         try:
             _write(args.plot, cal_gain_svg(records))
@@ -71,6 +99,38 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         print(f"\nchart: {args.plot}")
     return 0
+
+
+def _print_tables(records: List[RunRecord], columns, sort, fmt: str) -> None:
+    """The last-epoch table (the headline), then the reference rule's epochs where records name a rule."""
+    headers, rows = leaderboard_rows(records, columns)
+    if sort:
+        rows = sort_rows(headers, rows, sort)
+    print(render_table(headers, rows, fmt, best=metric_headers(headers), caption=shared_settings(records)))
+    headers, rows = leaderboard_rows(records, columns, selection="reference")
+    if rows:
+        if sort:
+            rows = sort_rows(headers, rows, sort)
+        print("\nThe epochs the reference's selection rule keeps (best test top-1): CHOSEN ON THE TEST SET, so not "
+              "comparable with the last-epoch rows above; shown to compare with published numbers chosen that way.")
+        print(render_table(headers, rows, fmt, best=metric_headers(headers)))
+
+
+def _print_published(records: List[RunRecord], published, fmt_name: str) -> None:
+    headers, rows = comparison_rows(records, published)
+    print("\nPublished numbers beside ours (same dataset, model and objective; Δ = ours - published, points; "
+          "ours: last epoch, mean ± std over seeds):")
+    if not rows:
+        print(NO_MATCH)
+        return
+    print(render(headers, rows, fmt_name))
+    shown = [r for r in published if r.short in {row[headers.index("source")] for row in rows}]
+    headers, ref_rows = comparison_rows(records, published, selection="reference")
+    if ref_rows:
+        print("\nThe same comparison at the epochs the reference's selection rule keeps (CHOSEN ON THE TEST SET, "
+              "the rule of the CAL reference code):")
+        print(render(headers, ref_rows, fmt_name))
+    print("\nsources:\n" + "\n".join(f"  {line}" for line in sources(shown)))
 
 
 def load_checked(paths: List[str]) -> Tuple[List[RunRecord], List[RunRecord]]:
