@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   leaderboard runs/a runs/b --format latex
   leaderboard runs/ --columns general.mAP,cc.top1,cc.mAP,sc.mAP --sort cc.mAP --format html
   leaderboard results/ --published        # published numbers beside ours, with the gap
+  leaderboard results/embedded results/zoo --figures docs/figures   # CMC, training curves, speed, CAL chart
   leaderboard results/embedded results/zoo --plot zoo.svg   # CAL vs ID-only dumbbell chart
   leaderboard runs/ --published           # plus published numbers beside ours, with the gap
 """
@@ -46,6 +47,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--cal-gain", action="store_true", help="also print CAL's gain over the same model without CAL")
     p.add_argument("--plot", metavar="FILE.svg",
                    help="also write an SVG chart of general and CC mAP, ID only vs CAL, per experiment")
+    p.add_argument("--figures", metavar="DIR",
+                   help="also write the figures: CMC curves, training curves, speed against accuracy, the CAL chart "
+                        "(DIR/cmc.png, training-curves.png, speed-accuracy.png, cal-gain.png)")
     p.add_argument("--published", action="store_true",
                    help="also print the published numbers (leaderboards/published/) of the same dataset, model "
                         "and objective beside ours, with the gap (ours - published)")
@@ -98,6 +102,26 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"leaderboard: error: --plot {args.plot}: {e}", file=sys.stderr)
             return 2
         print(f"\nchart: {args.plot}")
+    if args.figures:
+        return _write_figures(records, args.figures)
+    return 0
+
+
+def _write_figures(records: List[RunRecord], folder: str) -> int:
+    """Every figure the records can show; one that has nothing to show is named and skipped."""
+    from .figures import cal_gain_figure, cmc_figure, speed_accuracy_figure, training_curves_figure
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        print(f"leaderboard: error: --figures {folder}: cannot create the folder ({e.strerror})", file=sys.stderr)
+        return 2
+    print()
+    for name, draw in (("cmc.png", cmc_figure), ("training-curves.png", training_curves_figure),
+                       ("speed-accuracy.png", speed_accuracy_figure), ("cal-gain.png", cal_gain_figure)):
+        try:
+            print(f"figure: {draw(records, os.path.join(folder, name))}")
+        except ValueError as e:
+            print(f"figure {name}: skipped ({e})")
     return 0
 
 

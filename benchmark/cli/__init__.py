@@ -11,10 +11,10 @@ import re
 import sys
 from typing import List, Optional
 
-from . import cal_sweep, config, datasets, evaluate, models, run, tools
+from . import cal_sweep, config, datasets, evaluate, models, run, sweep, tools
 from .common import setup_console, user_errors
 
-COMMANDS = (run, cal_sweep, config, evaluate, models, datasets, tools)
+COMMANDS = (run, cal_sweep, sweep, config, evaluate, models, datasets, tools)
 
 
 def build() -> argparse.ArgumentParser:

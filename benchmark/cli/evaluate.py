@@ -1,6 +1,7 @@
 """``benchmark evaluate`` and ``benchmark test``: score saved features, or a saved model again."""
 from __future__ import annotations
 
+import argparse
 import json
 
 from .common import CLIError, add_examples, formatter, progress_parent, say
@@ -30,14 +31,31 @@ def register(sub) -> None:
                        epilog=add_examples(["benchmark test runs/<run id>/model.pt",
                                             "benchmark test runs/<run id> --data-root /data/CCVID",
                                             "benchmark test runs/<run id> --save-features feats/ && "
-                                            "benchmark evaluate --query feats/query.npz --gallery feats/gallery.npz"]))
+                                            "benchmark evaluate --query feats/query.npz --gallery feats/gallery.npz",
+                                            "benchmark test runs/<run id> --rank-list 8    # runs/<run id>/rank-list.png",
+                                            "benchmark test runs/<run id> --rank-list 4 --out figures/"]))
     t.add_argument("checkpoint", help="a run's model.pt, or its run folder")
     t.add_argument("--model", help="expected model name; a checkpoint of another model is an error")
     t.add_argument("--data-root", help="evaluate on this folder (the run's dataset kind) instead of its dataset")
     t.add_argument("--save-features", metavar="DIR",
                    help="also write DIR/query.npz and DIR/gallery.npz (features and labels) for 'benchmark evaluate' "
                         "or another codebase")
+    t.add_argument("--rank-list", type=_positive, metavar="N",
+                   help="also draw the ranked lists (top 10, green: same identity, red: another; SC/CC: the "
+                        "match's clothes) of N queries with a true match, clothes-changing ones first, into "
+                        "rank-list.png")
+    t.add_argument("--out", metavar="DIR", help="the folder of rank-list.png (default: the run folder)")
     t.set_defaults(func=test_main)
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of queries >= 1, got {text!r}")
+    return n
 
 
 def evaluate_main(args) -> int:
@@ -71,5 +89,17 @@ def test_main(args) -> int:
     from ..evaluation import format_table
     from ..training import evaluate_checkpoint
 
-    say(format_table(evaluate_checkpoint(args.checkpoint, args.model, args.data_root, args.save_features)))
+    if args.rank_list is None:
+        if args.out:
+            raise CLIError("--out DIR: the folder of the rank-list picture; give it with --rank-list N")
+        say(format_table(evaluate_checkpoint(args.checkpoint, args.model, args.data_root, args.save_features)))
+        return 0
+    from ..tools.ranklist import RankListError, rank_list_from_checkpoint
+    try:
+        metrics, figure = rank_list_from_checkpoint(args.checkpoint, args.rank_list, args.out, args.model,
+                                                    args.data_root, args.save_features)
+    except RankListError as e:  # no query with a true match, an unwritable --out
+        raise CLIError(f"--rank-list: {e}") from None
+    say(format_table(metrics))
+    say(f"rank list: {figure}")
     return 0

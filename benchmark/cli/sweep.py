@@ -1,0 +1,203 @@
+"""``benchmark sweep SPEC.yaml``: a matrix of configs x models x objectives x seeds x datasets, run once each.
+
+Every run of the matrix is composed and checked first (as ``benchmark run`` composes
+it); then each pending run trains in turn in this process. A run whose complete
+record is already under ``runs_dir`` is skipped, and so is one whose lock another
+process holds, so a sweep may be stopped and started again, and several machines
+may share one ``runs_dir`` (benchmark/tools/sweep.py: the spec, identities, locks).
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import List, Sequence
+
+from ..config import Config
+from ..tools.sweep import (Cell, LockHeld, RecordIndex, Spec, describe, identity, lock_holder, read_spec, release,
+                           take_lock)
+from . import run as run_command
+from .common import CLIError, add_examples, build_config, formatter, progress_parent, say, user_errors
+
+EXAMPLES = add_examples([
+    "benchmark sweep configs/sweeps/zoo-embedded.yaml     # the model zoo: 7 models x ID / CAL x 3 seeds",
+    "benchmark sweep configs/sweeps/zoo-embedded.yaml     # again: skips what is done, runs the rest",
+    "benchmark sweep SPEC.yaml --list > runs.txt          # one `benchmark run` line per pending run",
+    "parallel -j 2 < runs.txt                             # ... run by GNU parallel",
+    "sbatch --array=1-$(wc -l < runs.txt) job.sh          # ... or Slurm; job.sh: eval \"$(sed -n "
+    "${SLURM_ARRAY_TASK_ID}p runs.txt)\"",
+    "benchmark sweep SPEC.yaml --stale-after 6            # take over locks of machines dead for 6 h",
+])
+SPEC_HELP = """spec (YAML):
+  runs_dir: results/zoo           # where the run folders go
+  configs: [cpu]                  # presets (cpu, paper, ccvid/ap3d, ...: configs/NAME.yaml) or YAML files
+  models: [baseline, ap3d]        # optional: each sets model.name (default: the config's own)
+  objectives: [id, cal]           # id: cal.enabled false, cal: cal.enabled true
+  seeds: [0, 1, 2]
+  datasets:                       # optional (default: the config's own)
+    - {dataset: ccvid, root: /data/CCVID}
+  overrides: ["cal.epsilon=1.0"]  # optional, applied to every run
+
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="a matrix of configs x models x ID/CAL x seeds x datasets; resumable, shared",
+                       parents=[progress_parent()], epilog=SPEC_HELP + EXAMPLES, formatter_class=formatter(),
+                       description="Run every run of a sweep spec that has no complete record under its runs_dir "
+                                   "yet, one after another, then print the leaderboard of runs_dir. A run is its "
+                                   "resolved config (a short hash without system.runs_dir); a lock file "
+                                   "runs_dir/.locks/HASH.lock keeps machines sharing runs_dir from running it twice. "
+                                   "--list prints the pending runs as `benchmark run` commands instead.")
+    p.add_argument("spec", metavar="SPEC.yaml", help="the sweep spec")
+    p.add_argument("--list", action="store_true", help="print one `benchmark run ...` command per pending run "
+                                                       "(for Slurm arrays, GNU parallel, any queue); run nothing")
+    p.add_argument("--stale-after", type=float, default=24.0, metavar="HOURS",
+                   help="take over a run's lock older than this (its machine died; default 24)")
+    p.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard at the end")
+    p.set_defaults(func=main)
+
+
+@dataclass
+class Planned:
+    """One run of the matrix, composed and checked."""
+
+    cell: Cell
+    words: List[str]                # its `benchmark run` arguments
+    cfg: Config
+    warnings: List[str]
+    identity: str
+    name: str                       # model-objective-dataset-sS
+    label: str                      # for progress lines
+
+    def command(self) -> str:
+        return " ".join(shlex.quote(w) for w in ["benchmark", "run", *self.words])
+
+
+def main(args) -> int:
+    if not args.stale_after >= 0:
+        raise CLIError(f"--stale-after: expected hours >= 0, got {args.stale_after}")
+    spec = read_spec(args.spec)
+    runs = plan(spec)
+    index = RecordIndex(spec.runs_dir).refresh()
+    stale = args.stale_after * 3600
+    if args.list:
+        return list_pending(runs, index, spec, stale)
+    counts = {"trained": 0, "record exists": 0, "locked": 0, "failed": 0}
+    for i, planned in enumerate(runs, 1):
+        outcome, text = run_one(planned, index, spec.runs_dir, stale)
+        counts[outcome] += 1
+        say(f"[{i}/{len(runs)}] {planned.label}: {text}")
+    say(f"sweep {spec.path}: {len(runs)} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if not args.no_leaderboard:
+        leaderboard(spec.runs_dir)
+    return 1 if counts["failed"] else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    """A parser with `benchmark run` alone: a sweep's run is composed from exactly the words --list prints."""
+    p = argparse.ArgumentParser(prog="benchmark")
+    run_command.register(p.add_subparsers(dest="command"))
+    return p
+
+
+def compose_words(parser: argparse.ArgumentParser, words: Sequence[str]):
+    return build_config(parser.parse_args(["run", *words]))
+
+
+def plan(spec: Spec) -> List[Planned]:
+    """Every run composed and checked before anything trains; the same run twice in the matrix counts once."""
+    parser, cells = _parser(), spec.cells()
+    several_configs, several_datasets = len(spec.configs) > 1, len(spec.datasets) > 1
+    out, seen = [], set()
+    for cell in cells:
+        tag = " ".join(filter(None, [cell.model, cell.objective, cell.dataset, f"seed {cell.seed}"]))
+        try:
+            words = cell.words(spec.runs_dir, spec.overrides)
+            cfg, warnings = compose_words(parser, words)
+            if cell.objective == "id" and cfg.cal.enabled:  # the config's own CAL: switched off in so many words
+                words = cell.words(spec.runs_dir, spec.overrides, cal_off=True)
+                cfg, warnings = compose_words(parser, words)
+        except user_errors() as e:
+            raise CLIError(f"{spec.path}: run {tag} (config {cell.config_name}): {e}") from None
+        ident = identity(cfg.to_dict())
+        if ident in seen:
+            continue
+        seen.add(ident)
+        name = f"{cfg.model.name}-{cell.objective}-{cfg.data.dataset}-s{cfg.system.seed}"
+        label = " ".join([cfg.model.name, cell.objective] + [cfg.data.dataset] * several_datasets +
+                         [f"[{cell.config_name}]"] * several_configs + [f"seed {cfg.system.seed}"])
+        out.append(Planned(cell, words, cfg, list(warnings), ident, name, label))
+    if len(out) < len(cells):
+        print(f"benchmark: note: {spec.path}: {len(cells) - len(out)} cells of the matrix are the same run as "
+              "another; each run counts once", file=sys.stderr)
+    return out
+
+
+def list_pending(runs: List[Planned], index: RecordIndex, spec: Spec, stale: float) -> int:
+    """The pending runs as `benchmark run` commands on stdout; runs locked elsewhere are named on stderr."""
+    for planned in runs:
+        if planned.identity in index.done:
+            continue
+        holder = lock_holder(spec.runs_dir, planned.identity, stale)
+        if holder is not None:
+            print(f"benchmark: note: {planned.label}: left out, locked by {describe(holder)}", file=sys.stderr)
+            continue
+        print(planned.command())
+    sys.stdout.flush()
+    return 0
+
+
+def run_one(planned: Planned, index: RecordIndex, runs_dir: str, stale: float):
+    """Lock, train, unlock one run: (outcome, the progress text)."""
+    from ..training import run
+
+    if planned.identity in index.refresh().done:
+        return "record exists", "skipped: record exists"
+    try:
+        lock, took_over = take_lock(runs_dir, planned.identity, planned.name, stale)
+    except LockHeld as e:
+        return "locked", f"skipped: locked by {e}"
+    try:
+        if took_over is not None:
+            say(f"{planned.label}: taking over the stale lock of {describe(took_over)} (older than "
+                f"{stale / 3600:g} h)")
+        if planned.identity in index.refresh().done:  # finished elsewhere between the scan and the lock
+            return "record exists", "skipped: record exists"
+        t0 = time.perf_counter()
+        try:
+            record = run(planned.cfg, planned.warnings)
+        except user_errors() as e:
+            return "failed", f"failed: {type(e).__name__}: {e}"
+        index.done.setdefault(planned.identity, record.path or "")
+        return "trained", f"done in {(time.perf_counter() - t0) / 60:.1f} min, {headline(record.metrics)}"
+    finally:
+        release(lock)
+
+
+def headline(metrics) -> str:
+    """``CC mAP 33.1`` (or the general mAP where a dataset has no clothes-changing protocol)."""
+    for protocol, name in (("cc", "CC"), ("general", "general")):
+        scores = (metrics or {}).get(protocol) or {}
+        if scores.get("mAP") is not None:
+            return f"{name} mAP {100 * scores['mAP']:.1f}"
+    return "no mAP"
+
+
+def leaderboard(runs_dir: str) -> None:
+    """``python -m leaderboards RUNS_DIR --cal-gain`` in a subprocess (benchmark never imports leaderboards)."""
+    cmd = [sys.executable, "-m", "leaderboards", runs_dir, "--cal-gain"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as e:
+        say(f"sweep: no leaderboard ({' '.join(cmd[1:])}: {type(e).__name__}: {e})")
+        return
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        say(f"sweep: no leaderboard ({' '.join(cmd[1:])}: {why})")
+        return
+    say("")
+    say(done.stdout.rstrip())

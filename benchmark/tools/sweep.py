@@ -1,0 +1,398 @@
+"""``benchmark sweep``: the spec of a run matrix, each run's identity, the records that say it is done, its lock.
+
+A spec (YAML) names the matrix configs x datasets x seeds x models x objectives::
+
+    runs_dir: results/zoo           # where the run folders go (required)
+    configs: [cpu]                  # presets (configs/NAME.yaml: cpu, paper, ccvid/ap3d) or YAML files (required)
+    models: [baseline, ap3d]        # optional: each sets model.name (default: the config's own)
+    objectives: [id, cal]           # id: cal.enabled false, cal: cal.enabled true (required)
+    seeds: [0, 1, 2]                # system.seed (required)
+    datasets:                       # optional: data.dataset and data.root (default: the config's own)
+      - {dataset: ccvid, root: /data/CCVID}
+    overrides: ["cal.epsilon=1.0"]  # optional KEY=VALUE words, applied to every run
+
+Paths are relative to the current folder, as on the command line. Every cell of the
+matrix is one ``benchmark run`` command line (:meth:`Cell.words`); the command
+composes and checks its config the way ``benchmark run`` does.
+
+Identity: a run is the short SHA-256 of its resolved config (the config a record
+holds) with ``system.runs_dir`` removed, taken through today's schema (fields a
+record of an older version lacks count at today's defaults). A run is done when
+a record of the same identity under ``runs_dir`` says ``complete``.
+
+Locks: before a run starts, ``runs_dir/.locks/<identity>.lock`` is created with
+``O_CREAT | O_EXCL`` (atomic on a local disk and on NFS v3+), holding host, pid and
+start time; whoever created it runs the run and removes it afterwards. A lock older
+than ``stale_after`` seconds (a machine that died) may be taken over: it is renamed
+aside (one taker wins the rename), checked to be the lock judged stale, and created
+again with ``O_EXCL``.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+
+from ..config import ConfigError, from_dict, presets
+from ..config.compose import preset_path
+from ..records import RecordError, now_iso, read_record, record_paths
+
+OBJECTIVES = ("id", "cal")
+REQUIRED = ("runs_dir", "configs", "objectives", "seeds")
+OPTIONAL = ("models", "datasets", "overrides")
+# what the matrix itself sets; an override of one of these would make the matrix lie
+MATRIX_FIELDS = {"model.name": "models", "cal.enabled": "objectives", "system.seed": "seeds",
+                 "data.dataset": "datasets", "data.root": "datasets", "system.runs_dir": "runs_dir"}
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")   # a KEY=VALUE word, as `benchmark run` reads them
+IDENTITY_DROPPED = ("system.runs_dir",)
+LOCKS = ".locks"
+
+
+class SpecError(ConfigError):
+    """A bad sweep spec: one line naming the file and the key."""
+
+
+# --------------------------------------------------------------------------- the spec
+@dataclass(frozen=True)
+class Cell:
+    """One run of the matrix: what its ``benchmark run`` command says."""
+
+    config: str                     # the config file (a preset's own file for a preset name)
+    config_name: str                # as the spec names it
+    model: Optional[str]
+    objective: str                  # id | cal
+    seed: int
+    dataset: Optional[str] = None
+    root: Optional[str] = None
+
+    def words(self, runs_dir: str, overrides: List[str], cal_off: bool = False) -> List[str]:
+        """The ``benchmark run`` arguments of this run; ``cal_off`` adds ``cal.enabled=false`` (a config with CAL)."""
+        out = ["--config", self.config]
+        out += ["--model", self.model] if self.model else []
+        out += ["--cal"] if self.objective == "cal" else []
+        out += ["--seed", str(self.seed)]
+        out += ["--dataset", self.dataset] if self.dataset else []
+        out += ["--data-root", self.root] if self.root else []
+        out += ["--runs-dir", runs_dir, *overrides]
+        return out + (["cal.enabled=false"] if cal_off and self.objective == "id" else [])
+
+
+@dataclass
+class Spec:
+    path: str
+    runs_dir: str
+    configs: List[str]
+    objectives: List[str]
+    seeds: List[int]
+    models: List[Optional[str]] = field(default_factory=lambda: [None])
+    datasets: List[Optional[Tuple[str, Optional[str]]]] = field(default_factory=lambda: [None])
+    overrides: List[str] = field(default_factory=list)
+
+    def cells(self) -> List[Cell]:
+        """The matrix, paired where it helps a stopped sweep: configs, datasets, seeds, models, then id / cal."""
+        return [Cell(config_file(name), name, model, objective, seed, *(dataset or (None, None)))
+                for name in self.configs for dataset in self.datasets for seed in self.seeds
+                for model in self.models for objective in self.objectives]
+
+
+def read_spec(path: str) -> Spec:
+    """Read and check a sweep spec; :class:`SpecError` names the file and the key."""
+    data = _load(path)
+    for key in data:
+        if key not in REQUIRED + OPTIONAL:
+            close = difflib.get_close_matches(str(key), REQUIRED + OPTIONAL, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise _error(path, key, f"unknown key{hint} (keys: {', '.join(REQUIRED + OPTIONAL)})")
+    for key in REQUIRED:
+        if key not in data:
+            raise _error(path, key, "missing (required: " + ", ".join(REQUIRED) + ")")
+    runs_dir = data["runs_dir"]
+    if not isinstance(runs_dir, str) or not runs_dir.strip():
+        raise _error(path, "runs_dir", f"expected a folder name, got {runs_dir!r}")
+    spec = Spec(path, runs_dir, _words(path, data, "configs"), _words(path, data, "objectives"),
+                _seeds(path, data))
+    for objective in spec.objectives:
+        if objective not in OBJECTIVES:
+            raise _error(path, "objectives", f"expected id or cal, got {objective!r}")
+    for name in spec.configs:
+        _config_exists(path, name)
+    if "models" in data:
+        spec.models = list(_words(path, data, "models"))
+    if "datasets" in data:
+        spec.datasets = _datasets(path, data)
+    if "overrides" in data:
+        spec.overrides = _overrides(path, data)
+    return spec
+
+
+def _load(path: str) -> Dict[str, Any]:
+    if not os.path.isfile(path):
+        raise SpecError(f"{path}: no such sweep spec (a YAML file)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{path}{where}: {getattr(e, 'problem', None) or 'invalid YAML'}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read the sweep spec ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a sweep spec is a mapping of keys ({', '.join(REQUIRED + OPTIONAL)}), "
+                        f"not a {type(data).__name__}")
+    return data
+
+
+def _line_of(path: str, key: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for i, line in enumerate(fh, 1):
+                if re.match(rf"\s*{re.escape(str(key))}\s*:", line):
+                    return f":{i}"
+    except (OSError, UnicodeDecodeError):
+        pass
+    return ""
+
+
+def _error(path: str, key: str, problem: str) -> SpecError:
+    return SpecError(f"{path}{_line_of(path, key)}: {key}: {problem}")
+
+
+def _list(path: str, data: Dict[str, Any], key: str) -> List[Any]:
+    value = data[key]
+    if not isinstance(value, list):
+        raise _error(path, key, f"expected a list, got {type(value).__name__} {value!r}")
+    if not value:
+        raise _error(path, key, "empty list" + ("; leave the key out for the config's own" if key in OPTIONAL
+                                                else ""))
+    seen = [v for i, v in enumerate(value) if v in value[:i]]
+    if seen:
+        raise _error(path, key, f"{seen[0]!r} is listed twice")
+    return value
+
+
+def _words(path: str, data: Dict[str, Any], key: str) -> List[str]:
+    value = _list(path, data, key)
+    for v in value:
+        if not isinstance(v, str) or not v.strip() or v.startswith("-"):
+            raise _error(path, key, f"expected names, got {v!r}")
+    return value
+
+
+def _seeds(path: str, data: Dict[str, Any]) -> List[int]:
+    value = _list(path, data, "seeds")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise _error(path, "seeds", f"expected whole numbers >= 0, got {v!r}")
+    return value
+
+
+def _datasets(path: str, data: Dict[str, Any]) -> List[Optional[Tuple[str, Optional[str]]]]:
+    out = []
+    for item in _list(path, data, "datasets"):
+        item = {"dataset": item} if isinstance(item, str) else item
+        if not isinstance(item, dict) or set(item) - {"dataset", "root"} or not isinstance(item.get("dataset"), str):
+            raise _error(path, "datasets", f"expected {{dataset: NAME, root: FOLDER}} items, got {item!r}")
+        root = item.get("root")
+        if root is not None and (not isinstance(root, str) or not root.strip() or root.startswith("-")):
+            raise _error(path, "datasets", f"{item['dataset']}: root: expected a folder, got {root!r}")
+        if not item["dataset"].strip() or item["dataset"].startswith("-"):
+            raise _error(path, "datasets", f"expected a dataset name, got {item['dataset']!r}")
+        out.append((item["dataset"], root))
+    return out
+
+
+def _overrides(path: str, data: Dict[str, Any]) -> List[str]:
+    from ..config import dotted_key
+    value = _list(path, data, "overrides")
+    for v in value:
+        if not isinstance(v, str) or not OVERRIDE.match(v):
+            raise _error(path, "overrides", f"expected KEY=VALUE words, got {v!r}")
+        owner = MATRIX_FIELDS.get(dotted_key(v.split("=", 1)[0].strip()))
+        if owner:
+            raise _error(path, "overrides", f"{v!r}: the matrix sets that field (use the key {owner!r})")
+    return value
+
+
+def config_file(name: str) -> str:
+    """A spec's config entry -> the file ``benchmark run --config`` reads (a preset's, relative when inside .)."""
+    if name.endswith((".yaml", ".yml", ".json")) or os.path.isfile(name):
+        return name
+    path = str(preset_path(name))
+    rel = os.path.relpath(path)
+    return path if rel.startswith(os.pardir) else rel
+
+
+def _config_exists(path: str, name: str) -> None:
+    if name.endswith((".yaml", ".yml", ".json")) or os.path.isfile(name):
+        if not os.path.isfile(name):
+            raise _error(path, "configs", f"{name}: no such config file")
+        return
+    known = presets()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _error(path, "configs", f"{name!r}: neither a preset nor a YAML file{hint} (presets: "
+                                      f"{', '.join(known)})")
+
+
+# --------------------------------------------------------------------------- identity and records
+def identity(config: Dict[str, Any]) -> str:
+    """The run's identity: 12 hex digits of the SHA-256 of its resolved config without ``system.runs_dir``."""
+    d = copy.deepcopy(config)
+    for key in IDENTITY_DROPPED:
+        section, _, name = key.partition(".")
+        (d.get(section) or {}).pop(name, None)
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+
+
+def record_identity(config: Dict[str, Any]) -> Optional[str]:
+    """A record's config taken through today's schema, then :func:`identity`; None if it no longer fits."""
+    try:
+        return identity(from_dict(config).to_dict())
+    except ConfigError:
+        return None
+
+
+class RecordIndex:
+    """Complete records under ``runs_dir`` by identity; :meth:`refresh` reads only records not yet known complete."""
+
+    def __init__(self, runs_dir: str):
+        self.runs_dir = runs_dir
+        self.done: Dict[str, str] = {}        # identity -> record path
+        self._complete: set = set()
+
+    def refresh(self) -> "RecordIndex":
+        if not os.path.isdir(self.runs_dir):
+            return self
+        for path in record_paths([self.runs_dir]):
+            if path in self._complete:
+                continue
+            try:
+                record = read_record(path)
+            except RecordError:
+                continue
+            if record.status != "complete":
+                continue                       # failed (or resumed later): not done
+            self._complete.add(path)
+            ident = record_identity(record.config)
+            if ident:
+                self.done.setdefault(ident, path)
+        return self
+
+
+# --------------------------------------------------------------------------- locks
+class LockHeld(Exception):
+    """Someone else holds the lock of a run."""
+
+    def __init__(self, holder: Dict[str, Any]):
+        super().__init__(describe(holder))
+        self.holder = holder
+
+
+def lock_path(runs_dir: str, ident: str) -> str:
+    return os.path.join(runs_dir, LOCKS, f"{ident}.lock")
+
+
+def describe(holder: Dict[str, Any]) -> str:
+    """``host:pid since 2026-01-02T03:04:05+00:00`` (what a lock says of its holder)."""
+    who = f"{holder.get('host', '?')}:{holder.get('pid', '?')}"
+    return f"{who} since {holder.get('started', '?')}"
+
+
+def _create(path: str, ident: str, name: str) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    try:
+        body = {"host": socket.gethostname(), "pid": os.getpid(), "started": now_iso(), "time": time.time(),
+                "run": name, "identity": ident}
+        os.write(fd, (json.dumps(body) + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> Tuple[str, Dict[str, Any], float]:
+    """(text, holder, age in seconds) of an existing lock; FileNotFoundError when it went away."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    mtime = os.stat(path).st_mtime
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        holder = None
+    if not isinstance(holder, dict):   # being written right now, or damaged: judge by the file's time
+        holder = {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(mtime))}
+    started = holder.get("time")
+    age = time.time() - (started if isinstance(started, (int, float)) else mtime)
+    return text, holder, age
+
+
+def _set_aside(path: str, text: str) -> bool:
+    """Move the stale lock away; False when another taker moved it first or it was renewed meanwhile."""
+    aside = f"{path}.stale-{socket.gethostname()}-{os.getpid()}"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    with open(aside, encoding="utf-8", errors="replace") as fh:
+        moved = fh.read()
+    if moved != text:                  # a fresh lock of someone who took over first: put it back
+        os.replace(aside, path)
+        return False
+    os.remove(aside)
+    return True
+
+
+def take_lock(runs_dir: str, ident: str, name: str, stale_after: float) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """Create the run's lock: (its path, the stale holder taken over or None); :class:`LockHeld` when held."""
+    path = lock_path(runs_dir, ident)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"system.runs_dir {runs_dir!r}: cannot create {LOCKS} there ({e.strerror or e})") from None
+    holder: Dict[str, Any] = {}
+    for _ in range(3):
+        try:
+            _create(path, ident, name)
+            return path, None
+        except FileExistsError:
+            pass
+        try:
+            text, holder, age = _read(path)
+        except FileNotFoundError:
+            continue                   # released meanwhile: try again
+        if age <= stale_after:
+            raise LockHeld(holder)
+        if _set_aside(path, text):
+            try:
+                _create(path, ident, name)
+                return path, holder
+            except FileExistsError:
+                continue
+    raise LockHeld(holder)
+
+
+def lock_holder(runs_dir: str, ident: str, stale_after: float) -> Optional[Dict[str, Any]]:
+    """The holder of a run's live lock (not stale), or None; takes nothing."""
+    try:
+        _, holder, age = _read(lock_path(runs_dir, ident))
+    except FileNotFoundError:
+        return None
+    return holder if age <= stale_after else None
+
+
+def release(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
