@@ -193,6 +193,7 @@ def _save(fig: Figure, path: str) -> str:
         with os.fdopen(fd, "wb") as fh, rc_context(RC):
             fig.savefig(fh, format=fmt, dpi=DPI, bbox_inches="tight", pad_inches=0.15, facecolor="white",
                         metadata={"Date": None} if fmt == "svg" else None)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a picture is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -280,6 +280,7 @@ def _save(image, path: str) -> str:
     try:
         with os.fdopen(fd, "wb") as fh:
             image.save(fh, format="PNG" if ext == ".png" else "JPEG", **({"quality": 92} if ext != ".png" else {}))
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a picture is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
