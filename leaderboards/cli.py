@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import stat
 import sys
 from typing import Any, List, Optional, Tuple
@@ -29,6 +30,7 @@ EXAMPLES = """examples:
   leaderboard runs/ --columns general.mAP,cc.top1,cc.mAP,sc.mAP --sort cc.mAP --format html
   leaderboard results/ --published        # published numbers beside ours, with the gap
   leaderboard results/embedded results/zoo --figures docs/figures   # CMC, training curves, speed, CAL chart
+  leaderboard results/embedded results/zoo --cal-gain --html report.html   # one self-contained page
   leaderboard results/embedded results/zoo --plot zoo.svg   # CAL vs ID-only dumbbell chart
   leaderboard runs/ --published           # plus published numbers beside ours, with the gap
 """
@@ -50,6 +52,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--figures", metavar="DIR",
                    help="also write the figures: CMC curves, training curves, speed against accuracy, the CAL chart "
                         "(DIR/cmc.png, training-curves.png, speed-accuracy.png, cal-gain.png)")
+    p.add_argument("--html", metavar="FILE.html",
+                   help="also write one self-contained HTML page: the tables, the figures and this command")
     p.add_argument("--published", action="store_true",
                    help="also print the published numbers (leaderboards/published/) of the same dataset, model "
                         "and objective beside ours, with the gap (ours - published)")
@@ -102,9 +106,25 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"leaderboard: error: --plot {args.plot}: {e}", file=sys.stderr)
             return 2
         print(f"\nchart: {args.plot}")
+    if args.html:
+        command = "leaderboard " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+        try:
+            print(f"\nreport: {_write_report(records, columns, published, command, args.html)}")
+        except (OSError, ValueError) as e:
+            print(f"leaderboard: error: --html {args.html}: {e}", file=sys.stderr)
+            return 2
     if args.figures:
         return _write_figures(records, args.figures)
     return 0
+
+
+def _write_report(records: List[RunRecord], columns, published, command: str, path: str) -> str:
+    from .report import html_report, write_report
+    published_html = None
+    if published:
+        headers, rows = comparison_rows(records, published)
+        published_html = render_table(headers, rows, "html") if rows else f"<p>{NO_MATCH}</p>"
+    return write_report(html_report(records, command, columns, published_html=published_html), path)
 
 
 def _write_figures(records: List[RunRecord], folder: str) -> int:
