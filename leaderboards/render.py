@@ -45,6 +45,27 @@ def best_cells(headers: Sequence[str], rows: Sequence[Sequence], columns: Sequen
     return out
 
 
+PROTOCOL_TITLES = {"gen": "general", "cc": "clothes-changing (CC)", "sc": "same clothes (SC)"}
+
+
+def protocol_groups(headers: Sequence[str]) -> List[tuple]:
+    """[(group title or "", span)] over the headers: consecutive columns of one protocol share a title."""
+    groups: List[list] = []
+    for h in headers:
+        m = re.match(r"^(Δ )?(gen|cc|sc) ", h)
+        title = ((m.group(1) or "") + PROTOCOL_TITLES[m.group(2)]) if m else ""
+        if groups and groups[-1][0] == title and title:
+            groups[-1][1] += 1
+        else:
+            groups.append([title, 1])
+    return [tuple(g) for g in groups]
+
+
+def _sub_header(h: str) -> str:
+    """'cc mAP' under its group title reads 'mAP'."""
+    return re.sub(r"^(Δ )?(gen|cc|sc) ", "", h)
+
+
 def latex_escape(text) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in str(text))
 
@@ -65,14 +86,25 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence], fmt: str = "g
     if fmt == "latex":
         cells = [[("\\textbf{%s}" % latex_escape(c)) if i in marks.get(j, ()) else latex_escape(c)
                   for j, c in enumerate(r)] for i, r in enumerate(rows)]
-        body = tabulate(cells, headers=[latex_escape(h) for h in headers], tablefmt="latex_raw",
-                        disable_numparse=True)
+        groups = protocol_groups(headers)
+        grouped = any(title for title, _ in groups)
+        body = tabulate(cells, headers=[latex_escape(_sub_header(h) if grouped else h) for h in headers],
+                        tablefmt="latex_raw", disable_numparse=True)
+        if grouped:  # a row of protocol titles above the metric names
+            top = " & ".join(f"\\multicolumn{{{n}}}{{c}}{{{latex_escape(t)}}}" if t else " & ".join([""] * n)
+                             for t, n in groups) + r" \\"
+            body = body.replace("\\hline\n", "\\hline\n" + top + "\n", 1)
         return body + (f"\n% {latex_escape(caption)}" if caption else "")
     if fmt == "html":
         cells = [[f"<b>{html.escape(str(c))}</b>" if i in marks.get(j, ()) else html.escape(str(c))
                   for j, c in enumerate(r)] for i, r in enumerate(rows)]
-        body = tabulate(cells, headers=[html.escape(h) for h in headers], tablefmt="unsafehtml",
-                        disable_numparse=True)
+        groups = protocol_groups(headers)
+        grouped = any(title for title, _ in groups)
+        body = tabulate(cells, headers=[html.escape(_sub_header(h) if grouped else h) for h in headers],
+                        tablefmt="unsafehtml", disable_numparse=True)
+        if grouped:  # a row of protocol titles above the metric names
+            top = "<tr>" + "".join(f'<th colspan="{n}">{html.escape(t)}</th>' for t, n in groups) + "</tr>\n"
+            body = body.replace("<thead>\n", "<thead>\n" + top, 1)
         return body.replace("<table>", f"<table>\n<caption>{html.escape(caption)}</caption>", 1) if caption else body
     if fmt == "github":
         cells = [[f"**{c}**" if i in marks.get(j, ()) else c for j, c in enumerate(r)] for i, r in enumerate(rows)]

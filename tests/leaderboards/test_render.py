@@ -70,3 +70,12 @@ def test_every_format_holds_the_numbers(fmt):
 def test_latex_escapes_what_latex_would_read_as_commands():
     assert latex_escape("Δ cc_mAP 5% ± 1") == "$\\Delta$ cc\\_mAP 5\\% $\\pm$ 1"
     assert known_format("csv") and known_format("plain") and not known_format("docx")
+
+
+def test_html_and_latex_group_the_metric_columns_under_their_protocol():
+    headers, rows = table(columns="general.top1,general.mAP,cc.mAP")
+    page = render_table(headers, rows, "html")
+    assert '<th colspan="2">general</th><th colspan="1">clothes-changing (CC)</th>' in page
+    tex = render_table(headers, rows, "latex")
+    assert "\\multicolumn{2}{c}{general}" in tex and "\\multicolumn{1}{c}{clothes-changing (CC)}" in tex
+    assert tex.splitlines()[2].count("&") == tex.splitlines()[3].count("&")  # the title row spans every column
