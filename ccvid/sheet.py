@@ -17,12 +17,12 @@ when it is importable and drawn as a grey placeholder otherwise.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .files import write_atomically
 from .records import DatasetError, ReIDDataset, Tracklet
 
 BACKGROUND = (255, 255, 255)
@@ -251,20 +251,7 @@ def sample_sheet(data: ReIDDataset, out_path, *, max_ids: int = 6, frames_per_tr
 
 
 def _save_atomic(img: Image.Image, out_path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(out_path))
-    tmp = None
     try:
-        os.makedirs(parent, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(out_path) + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG", optimize=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a picture is an ordinary file
-        os.replace(tmp, out_path)
-        tmp = None
+        write_atomically(out_path, lambda f: img.save(f, format="PNG", optimize=True))
     except OSError as e:
         raise DatasetError(f"{out_path}: cannot write the sample sheet ({e.strerror or e})") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import tempfile
 from collections import defaultdict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -32,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from benchmark.records import RunRecord
+from ccvid.files import write_atomically
 
 from .tables import (
     _defaults, _freeze, _metric, _show, cal_pairs, completed, config_of, experiment_key, varying_fields)
@@ -184,22 +184,13 @@ def _format(path: str) -> str:
 
 def _save(fig: Figure, path: str) -> str:
     """Write the figure to ``path`` through a temporary file in the same folder, then ``os.replace``."""
-    path = os.fspath(path)
-    fmt = _format(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".figure-", suffix=f".{fmt}", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh, rc_context(RC):
+    fmt = _format(os.fspath(path))
+
+    def write(fh):
+        with rc_context(RC):
             fig.savefig(fh, format=fmt, dpi=DPI, bbox_inches="tight", pad_inches=0.15, facecolor="white",
                         metadata={"Date": None} if fmt == "svg" else None)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a picture is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_atomically(path, write)
 
 
 def _style_legend(fig: Figure, handles, labels, title: Optional[str] = None, right: bool = True):

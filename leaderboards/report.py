@@ -10,6 +10,7 @@ import tempfile
 from typing import List, Optional, Sequence, Tuple
 
 from benchmark.records import RunRecord
+from ccvid.files import write_atomically
 
 from .render import metric_headers, render_table
 from .tables import cal_gain_rows, leaderboard_rows, shared_settings
@@ -82,16 +83,4 @@ def html_report(records: List[RunRecord], command: str, columns: Sequence[Tuple[
 
 def write_report(text: str, path: str) -> str:
     """Write the page atomically; return its path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_atomically(path, lambda f: f.write(text.encode("utf-8")))

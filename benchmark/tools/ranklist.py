@@ -23,6 +23,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ccvid.files import write_atomically
+
 __all__ = ["RankListError", "Hit", "Row", "rank_rows", "rank_list_figure", "tile_box", "canvas_size", "rank_list_from_checkpoint"]
 
 TILE_W, TILE_H = 64, 128          # a frame, letterboxed to a person's 1:2 shape
@@ -270,23 +272,12 @@ def rank_list_figure(query_items, gallery_items, q_feats, g_feats, path: str, qu
 
 def _save(image, path: str) -> str:
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
     ext = os.path.splitext(path)[1].lower()
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".rank-list-", suffix=ext, dir=folder)
+        return write_atomically(path, lambda fh: image.save(fh, format="PNG" if ext == ".png" else "JPEG",
+                                                            **({"quality": 92} if ext != ".png" else {})))
     except OSError as e:
         raise RankListError(f"{path}: cannot write ({e.strerror or type(e).__name__})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG" if ext == ".png" else "JPEG", **({"quality": 92} if ext != ".png" else {}))
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a picture is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
 
 
 # ----------------------------------------------------------------------------- from a saved model
