@@ -286,6 +286,10 @@ class Session:
             atomic_save(state, self.folder.file("best"))
 
     def _load_state(self, path: str) -> None:
+        if not os.path.exists(path):  # stopped during the first epoch: start over, which is the same run
+            log.info("no training state yet (the run stopped in its first epoch): starting it over")
+            self.folder.write_scalars([])
+            return
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except FileNotFoundError:

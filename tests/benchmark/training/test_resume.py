@@ -61,10 +61,10 @@ def only_folder(runs):
     return runs / folder
 
 
-@pytest.mark.parametrize("where, n", [("step", None), ("evaluate", 2)])
+@pytest.mark.parametrize("where, n", [("step", None), ("step", 3), ("evaluate", 2)])
 def test_a_killed_run_resumes_to_the_uninterrupted_result(where, n, tmp_path, cache, uninterrupted):
     iterations = sum(e["iterations"] for e in uninterrupted["history"])
-    n = n or random.Random().randint(2, iterations - 1)  # a random moment of the run
+    n = n or random.Random().randint(2, iterations - 1)  # a random moment of the run (n=3: in the first epoch)
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": REPO}
     proc = subprocess.run([sys.executable, "-c", KILLER, where, str(n), "run", "--runs-dir", str(runs),
