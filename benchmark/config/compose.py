@@ -60,22 +60,31 @@ def preset_path(name: str) -> Path:
 
 
 # --------------------------------------------------------------------------- files
-def _read_yaml(path: Path) -> Dict[str, Any]:
-    if path.exists() and not path.is_file():  # a folder, a FIFO (a read would hang) or a device
-        raise ConfigError(f"{path}: not a regular file (a YAML config file is expected)")
+def load_yaml(path, what: str, error: type = ConfigError) -> Any:
+    """The YAML in ``path``; ``error`` with one line naming the file (and the line of a syntax error) otherwise.
+
+    ``what`` names the file in messages ("config file", "the sweep spec").
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise error(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config file ({type(e).__name__})") from None
+        raise error(f"{path}: cannot read {what} ({type(e).__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}{where}: {problem}") from None
+        raise error(f"{path}{where}: {problem}") from None
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    if path.exists() and not path.is_file():  # a folder, a FIFO (a read would hang) or a device
+        raise ConfigError(f"{path}: not a regular file (a YAML config file is expected)")
+    data = load_yaml(path, "config file")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -83,11 +92,13 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
     return data
 
 
-def _line_of(path: Path, key: str) -> str:
+def line_of(path, key: str) -> str:
     """':N' for the first line of ``path`` that sets the leaf of ``key`` (best effort, for messages)."""
-    leaf = key.rsplit(".", 1)[-1]
+    leaf = str(key).rsplit(".", 1)[-1]
     try:
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+        for i, line in enumerate(lines, 1):
             if re.match(rf"\s*{re.escape(leaf)}\s*:", line):
                 return f":{i}"
     except (OSError, UnicodeDecodeError):
@@ -113,7 +124,7 @@ def _file_layers(path: Path, seen: Tuple[Path, ...] = ()) -> List[_Layer]:
     bases = data.pop("_base_", [])
     per_dataset = data.pop("_dataset_defaults_", {}) or {}
     if not isinstance(per_dataset, dict):
-        raise ConfigError(f"{path}{_line_of(path, '_dataset_defaults_')}: _dataset_defaults_ maps dataset names "
+        raise ConfigError(f"{path}{line_of(path, '_dataset_defaults_')}: _dataset_defaults_ maps dataset names "
                           "to sections")
     layers: List[_Layer] = []
     for base in [bases] if isinstance(bases, str) else list(bases):
@@ -196,7 +207,7 @@ def _explain(e: OmegaConfBaseException, layer: _Layer) -> str:
     if "not in" in msg or "Key '" in msg and "not" in msg:
         close = difflib.get_close_matches(key, leaf_keys() + list(FLAT_ALIASES), n=1)
         msg = "unknown config field" + (f"; did you mean {close[0]!r}?" if close else "")
-    where = f"{layer.path}{_line_of(layer.path, key)}: " if layer.path else f"{layer.origin} "
+    where = f"{layer.path}{line_of(layer.path, key)}: " if layer.path else f"{layer.origin} "
     return f"{where}{key}: {msg}"
 
 

@@ -40,10 +40,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
 
 from ..config import ConfigError, from_dict, presets
-from ..config.compose import preset_path
+from ..config.compose import line_of, load_yaml, preset_path
 from ..records import RecordError, now_iso, read_record, record_paths
 
 OBJECTIVES = ("id", "cal")
@@ -137,34 +136,15 @@ def read_spec(path: str) -> Spec:
 def _load(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise SpecError(f"{path}: no such sweep spec (a YAML file)")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise SpecError(f"{path}{where}: {getattr(e, 'problem', None) or 'invalid YAML'}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"{path}: cannot read the sweep spec ({type(e).__name__})") from None
+    data = load_yaml(path, "the sweep spec", SpecError)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a sweep spec is a mapping of keys ({', '.join(REQUIRED + OPTIONAL)}), "
                         f"not a {type(data).__name__}")
     return data
 
 
-def _line_of(path: str, key: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if re.match(rf"\s*{re.escape(str(key))}\s*:", line):
-                    return f":{i}"
-    except (OSError, UnicodeDecodeError):
-        pass
-    return ""
-
-
 def _error(path: str, key: str, problem: str) -> SpecError:
-    return SpecError(f"{path}{_line_of(path, key)}: {key}: {problem}")
+    return SpecError(f"{path}{line_of(path, key)}: {key}: {problem}")
 
 
 def _list(path: str, data: Dict[str, Any], key: str) -> List[Any]:
