@@ -189,7 +189,7 @@ def load_checked(paths: List[str]) -> Tuple[List[RunRecord], List[RunRecord]]:
         if not stat.S_ISREG(st.st_mode):
             raise RecordError(f"{path}: not a regular file; a run record is a record.json file")
         record = read_record(path)
-        status = getattr(record, "status", "complete")
+        status = record.status
         if status == "failed":
             failed.append(record)
             continue

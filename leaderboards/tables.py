@@ -27,7 +27,7 @@ CAL_FIELDS = {"cal.enabled", "cal.epsilon", "cal.start_epoch", "cal.scale"}  # m
 
 def completed(records: List[RunRecord]) -> List[RunRecord]:
     """The records of runs that completed: a failed run's record is never averaged in."""
-    return [r for r in records if getattr(r, "status", "complete") == "complete"]
+    return [r for r in records if r.status == "complete"]
 
 
 def _metric(record: RunRecord, protocol: str, name: str, selection: str = "last") -> Optional[float]:

@@ -55,7 +55,7 @@ def train_loader(cfg: Config, data: ReIDDataset) -> DataLoader:
     ds = TrainClips(data.train, (d.height, d.width), d.seq_len, d.stride, d.sampling, d.dense_piece, d.flip, seed,
                     interpolation=d.resize)
     workers = cfg.system.workers
-    _frames_in_memory(ds, getattr(d, "cache_frames", "auto"), MEMORY_BUDGET // _copies(workers))
+    _frames_in_memory(ds, d.cache_frames, MEMORY_BUDGET // _copies(workers))
     sampler = IdentitySampler(ds.pids, d.clips_per_id, seed)
     return DataLoader(ds, batch_size=d.num_ids * d.clips_per_id, sampler=sampler, drop_last=True,
                       num_workers=workers, persistent_workers=workers > 0, pin_memory=_pin(cfg))
