@@ -337,24 +337,15 @@ def _forward_timer(model: torch.nn.Module, clock: _Clock) -> Tuple[List[float], 
 
 
 def _build_training(cfg, device: torch.device):
-    """Data, loader, model and trainer of ``cfg`` as ``Session._build`` makes them, without a run folder."""
-    from temporal_models import build_model
-
-    from ..config import ConfigError
+    """Data, loader, model and trainer of ``cfg`` as a run builds them (one process), without a run folder."""
     from ..training.loaders import load_dataset, train_loader
-    from ..training.session import seed_everything
-    from ..training.trainer import Heads, Trainer
+    from ..training.session import build_model_and_heads, require_batches
+    from ..training.trainer import Trainer
 
     data = load_dataset(cfg)
     loader = train_loader(cfg, data)
-    if len(loader) == 0:
-        raise ConfigError(f"data: the training split of {data.name} ({len(data.train)} tracklets, "
-                          f"{data.num_train_pids} ids) gives no batch of data.num_ids x data.clips_per_id = "
-                          f"{cfg.data.num_ids} x {cfg.data.clips_per_id}; lower data.num_ids")
-    seed_everything(cfg.system.seed)
-    m = cfg.model
-    model = build_model(m.name, m.backbone, m.pretrained, m.res4_stride, cfg.data.seq_len, init=m.init).to(device)
-    heads = Heads(model, data.num_train_pids, data.num_train_clothes).to(device)
+    require_batches(cfg, data, loader)
+    model, heads = build_model_and_heads(cfg, data, device)
     trainer = Trainer(cfg, model, heads, torch.from_numpy(data.pid2clothes), device)
     return data, loader, model, trainer
 
@@ -389,8 +380,6 @@ def profile_train(cfg, iterations: int = 20, warmup: int = 2) -> Dict[str, objec
         clock = _Clock(device)
         forward, remove_hooks = _forward_timer(model, clock)
         epoch = cfg.optim.epochs - 1  # the last epoch's settings: CAL and the clothes classifier on
-        model.train()
-        trainer.heads.train()
         rows: List[Tuple[float, float, float, float]] = []  # (data, prep, step, total) per timed iteration
         batches, it = None, 0
         try:
@@ -398,9 +387,7 @@ def profile_train(cfg, iterations: int = 20, warmup: int = 2) -> Dict[str, objec
                 start = clock()
                 while True:
                     if batches is None:
-                        for obj in (loader.sampler, loader.dataset):
-                            if hasattr(obj, "set_epoch"):
-                                obj.set_epoch(epoch)
+                        trainer.start_epoch(loader, epoch)
                         batches, it = iter(loader), 0
                     try:
                         clips, pids, _camids, clothes = next(batches)
@@ -408,8 +395,7 @@ def profile_train(cfg, iterations: int = 20, warmup: int = 2) -> Dict[str, objec
                     except StopIteration:
                         batches = None
                 got = clock()
-                clips = trainer.augment(normalize_clips(clips.to(device, non_blocking=True)), epoch, it)
-                pids, clothes = pids.to(device), clothes.to(device)
+                clips, pids, clothes = trainer.prepare(clips, pids, clothes, epoch, it)
                 ready = clock()
                 trainer.step(clips, pids, clothes, epoch)
                 done = clock()

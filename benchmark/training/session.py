@@ -96,6 +96,25 @@ def _score(q, g, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
                     metric=cfg.eval.metric, device=device, features_normalized=True, rerank=cfg.eval.rerank)
 
 
+def require_batches(cfg: Config, data, loader) -> None:
+    """Refuse a training split that gives no P x K batch (it would train nothing and look like a result)."""
+    if len(loader) == 0:
+        raise ConfigError(
+            f"data: the training split of {data.name} ({len(data.train)} tracklets, {data.num_train_pids} ids) "
+            f"gives no batch of data.num_ids x data.clips_per_id = {cfg.data.num_ids} x {cfg.data.clips_per_id}; "
+            "lower data.num_ids")
+
+
+def build_model_and_heads(cfg: Config, data, device: torch.device):
+    """The model (seeded, in its memory format) and its training heads, as every run builds them."""
+    seed_everything(cfg.system.seed)
+    m = cfg.model
+    model = build_model(m.name, m.backbone, m.pretrained, m.res4_stride, cfg.data.seq_len, init=m.init).to(device)
+    if cfg.system.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, Heads(model, data.num_train_pids, data.num_train_clothes).to(device)
+
+
 SELECTION_RULES = {"cc-top1": ("cc", "top1"), "general-top1": ("general", "top1")}
 
 
@@ -176,19 +195,10 @@ class Session:
         self.train = train_loader(cfg, self.data)
         self.t_data = time.perf_counter() - t0
         d = self.data
-        if len(self.train) == 0:
-            raise ConfigError(
-                f"data: the training split of {d.name} ({len(d.train)} tracklets, {d.num_train_pids} ids) gives no "
-                f"batch of data.num_ids x data.clips_per_id = {cfg.data.num_ids} x {cfg.data.clips_per_id}; "
-                "lower data.num_ids")
-        seed_everything(cfg.system.seed)
-        self.model = build_model(cfg.model.name, cfg.model.backbone, cfg.model.pretrained, cfg.model.res4_stride,
-                                 cfg.data.seq_len, init=cfg.model.init).to(self.device)
-        if cfg.system.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        require_batches(cfg, d, self.train)
+        self.model, heads = build_model_and_heads(cfg, d, self.device)
         weights = resolve_weights(cfg.model.pretrained, cfg.model.backbone)
         self.weights = {"weights": weights, "weights_sha256": sha256_file(weights) if weights else None}
-        heads = Heads(self.model, d.num_train_pids, d.num_train_clothes).to(self.device)
         trained = self.model
         if distributed.world_size() > 1:
             self.train = distributed.rank_loader(self.train)

@@ -168,19 +168,28 @@ class Trainer:
         gen = torch.Generator().manual_seed((self.cfg.system.seed * 1_000_003 + epoch) * 100_003 + iteration)
         return random_erasing(random_crop(clips, d.random_crop, gen), d.random_erasing, gen)
 
-    def train_epoch(self, loader, epoch: int) -> Dict[str, float]:
+    def start_epoch(self, loader, epoch: int) -> None:
+        """Training mode, and the epoch's randomness in the sampler and the clips."""
         self.model.train()
         self.heads.train()
         for obj in (loader.sampler, loader.dataset):
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
+
+    def prepare(self, clips: torch.Tensor, pids: torch.Tensor, clothes: torch.Tensor, epoch: int, iteration: int):
+        """A loader batch on the device: normalised (and augmented) clips, labels."""
+        clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True)), epoch, iteration)
+        return clips, pids.to(self.device), clothes.to(self.device)
+
+    def train_epoch(self, loader, epoch: int) -> Dict[str, float]:
+        self.start_epoch(loader, epoch)
         sums: Dict[str, float] = {}
         n = 0
         bars = bar(loader, desc=f"epoch {epoch + 1}/{self.cfg.optim.epochs}")
         for it, (clips, pids, _camids, clothes) in enumerate(bars):
-            clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True)), epoch, it)
+            clips, pids, clothes = self.prepare(clips, pids, clothes, epoch, it)
             try:
-                logs = self.step(clips, pids.to(self.device), clothes.to(self.device), epoch)
+                logs = self.step(clips, pids, clothes, epoch)
             except TrainingDiverged as e:
                 raise TrainingDiverged(f"epoch {epoch + 1}, iteration {it + 1}: {e}") from None
             for k, v in logs.items():
