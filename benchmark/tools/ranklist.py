@@ -292,22 +292,14 @@ def rank_list_from_checkpoint(path: str, queries: int, out_dir: Optional[str] = 
     ``out_dir/rank-list.png`` (default: the run folder, beside ``model.pt``).
     """
     from ..evaluation import load_features_npz
-    from ..training.checkpoint import load_checkpoint
-    from ..training.loaders import load_dataset
-    from ..training.session import evaluate_model, pick_device
+    from ..training.checkpoint import saved_model_and_data
+    from ..training.session import evaluate_model
 
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.pt")):
-        path = os.path.join(path, "model.pt")
-    model, cfg = load_checkpoint(path, model_name)
-    if data_root:  # as evaluate_checkpoint does: the run's dataset kind, read from another folder
-        dataset = "ccvid" if cfg.data.dataset == "embedded" else cfg.data.dataset
-        cfg = cfg.replace(**{"data.dataset": dataset, "data.root": data_root, "data.val_ids": 0})
-    device = pick_device("auto")
-    data = load_dataset(cfg)
+    model, cfg, data, device, path = saved_model_and_data(path, model_name, data_root)
     figure = os.path.join(out_dir or os.path.dirname(os.path.abspath(path)), "rank-list.png")
     with tempfile.TemporaryDirectory(prefix="rank-list-") as tmp:
         folder = save_features or tmp
-        metrics = evaluate_model(model.to(device), data, cfg, device, save_features=folder)
+        metrics = evaluate_model(model, data, cfg, device, save_features=folder)
         q = load_features_npz(os.path.join(folder, "query.npz"))
         g = load_features_npz(os.path.join(folder, "gallery.npz"))
     rank_list_figure(data.query, data.gallery, q["features"], g["features"], figure, queries=queries, top_k=top_k,

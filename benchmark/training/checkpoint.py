@@ -51,6 +51,16 @@ def evaluate_checkpoint(path: str, model_name: Optional[str] = None, data_root: 
     ``path``: a ``model.pt`` or the run folder holding it. ``save_features``: a folder for the
     query and gallery ``.npz`` features.
     """
+    model, cfg, data, device, _ = saved_model_and_data(path, model_name, data_root)
+    return evaluate_model(model, data, cfg, device, save_features=save_features)
+
+
+def saved_model_and_data(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None):
+    """(model on its device, config, test data, device, checkpoint path) of a saved run.
+
+    ``path``: a ``model.pt`` or the run folder holding it; ``data_root``: the run's dataset kind,
+    read from another folder (the embedded dataset's kind is CCVID's layout).
+    """
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.pt")):
         path = os.path.join(path, "model.pt")
     model, cfg = load_checkpoint(path, model_name)
@@ -58,5 +68,4 @@ def evaluate_checkpoint(path: str, model_name: Optional[str] = None, data_root: 
         dataset = "ccvid" if cfg.data.dataset == "embedded" else cfg.data.dataset
         cfg = cfg.replace(**{"data.dataset": dataset, "data.root": data_root, "data.val_ids": 0})
     device = pick_device("auto")
-    data = load_dataset(cfg)
-    return evaluate_model(model.to(device), data, cfg, device, save_features=save_features)
+    return model.to(device), cfg, load_dataset(cfg), device, path
