@@ -18,7 +18,6 @@ from .schema import Config
 
 SAMPLING_MODES = ("stride", "tsn")
 BACKENDS = ("auto", "frames", "video")
-METRICS = ("cosine", "euclidean")
 
 
 def _choice(key: str, value, allowed: Sequence[str]) -> None:
@@ -122,6 +121,7 @@ def _cal(cfg: Config) -> None:
 def _eval(cfg: Config) -> None:
     _at_least("eval.every", cfg.eval.every, 0)
     _at_least("eval.clips_per_batch", cfg.eval.clips_per_batch, 1)
+    from ..evaluation.inputs import METRICS  # the metrics the evaluation library knows
     _choice("eval.metric", cfg.eval.metric, METRICS)
     _choice("eval.feature", cfg.eval.feature, ("mean", "model"))
     _choice("eval.shot", cfg.eval.shot, ("multi", "single"))
