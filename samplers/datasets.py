@@ -11,11 +11,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ccvid.records import Tracklet
+from ccvid.records import DatasetError, Tracklet
 
 from .clips import TEST_CLIPS, dense_pieces, eval_clip_indices, train_clip_indices
+from .encoded import EncodedClip, check_encodable, read_bytes
 from .memory import MemoryFrames
-from .readers import Size, check_interpolation, reader_for, tracklet_length
+from .readers import Size, check_interpolation, frame_paths, reader_for, tracklet_length
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,15 +57,23 @@ class TrainClips(Dataset):
     :meth:`load_into_memory` decodes every frame once (frame folders and images,
     :mod:`samplers.memory`); clips are then cut from memory, equal to the readers'
     clips pixel for pixel, with the same randomness.
+
+    ``encoded=True`` (JPEG frames only, checked here): items carry an
+    :class:`~samplers.encoded.EncodedClip` (the clip's JPEG bytes) in place of the
+    clip, for :func:`~samplers.encoded.collate_clips` and a decode on the training
+    device (:mod:`samplers.encoded`); same clips, same randomness.
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], size: Size, seq_len: int = 8, stride: int = 4,
                  mode: str = "stride", dense_piece: int = 64, flip: bool = True, seed: int = 0,
-                 video_threads: int = 1, interpolation: str = "bicubic"):
+                 video_threads: int = 1, interpolation: str = "bicubic", encoded: bool = False):
         self.size, self.seq_len, self.stride, self.mode = size, seq_len, stride, mode
         self.video_threads, self.interpolation = video_threads, check_interpolation(interpolation)
         self.flip, self.seed, self.epoch = flip, seed, 0
         self.tracklets = list(tracklets)
+        self.encoded = encoded
+        if encoded:
+            check_encodable(self.tracklets)
         self.memory: Optional[MemoryFrames] = None
         self.items: List[Tuple[Tracklet, int, int]] = []
         self._owner: List[int] = []  # the position in ``tracklets`` of each item's video
@@ -101,6 +110,8 @@ class TrainClips(Dataset):
 
     def __getitem__(self, i: int):
         t, idx, flip = self.clip_indices(i)
+        if self.encoded:
+            return self._encoded(t, idx, flip), t.pid, t.camid, t.clothes
         if self.memory is not None:
             clip = self.memory.read(self._owner[i], idx, self.size, self.interpolation)
         else:
@@ -108,6 +119,19 @@ class TrainClips(Dataset):
         if flip:
             clip = clip[:, :, ::-1]
         return torch.from_numpy(np.ascontiguousarray(clip)), t.pid, t.camid, t.clothes
+
+    def _encoded(self, t: Tracklet, idx: Sequence[int], flip: bool) -> EncodedClip:
+        files = frame_paths(t)
+        if t.frames:
+            bad = [i for i in idx if not 0 <= i < len(files)]
+            if bad:
+                raise DatasetError(f"{t.source}: frame {bad[0]} requested but the folder has {len(files)} frames")
+            unique = sorted(set(int(i) for i in idx))
+        else:  # an image: every frame of the clip is the one image
+            unique, idx = [0], [0] * len(idx)
+        paths = [files[i] for i in unique]
+        order = [unique.index(i) for i in idx]
+        return EncodedClip([read_bytes(p) for p in paths], paths, order, flip, self.size, self.interpolation)
 
 
 def clip_chunks(clips: Sequence[Sequence[int]], max_frames: int) -> List[Tuple[List[int], List[int]]]:

@@ -28,14 +28,13 @@ size; ``off`` never.
 """
 from __future__ import annotations
 
-import os
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from ccvid.records import DatasetError, Tracklet
 
-from .readers import Size, _decode_image, _gather, _resize_all
+from .readers import Size, _decode_image, frame_paths, _gather, _resize_all
 
 MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 pixels "auto" keeps in memory
 CACHE_MODES = ("auto", "on", "off")
@@ -55,10 +54,6 @@ def cache_mode(value) -> str:
 def cacheable(t: Tracklet) -> bool:
     """Frame folders and images can be held in memory; video files stay with decord."""
     return t.kind in ("frames", "image")
-
-
-def _frame_paths(t: Tracklet) -> List[str]:
-    return [os.path.join(t.source, f) for f in t.frames] if t.frames else [t.source]
 
 
 def _stored_size(path: str) -> Tuple[int, int]:
@@ -82,7 +77,7 @@ def estimate_bytes(tracklets: Sequence[Tracklet], stop_above: Optional[int] = No
     """
     total = 0
     for t in tracklets:
-        paths = _frame_paths(t)
+        paths = frame_paths(t)
         h, w = _stored_size(paths[0])
         total += len(paths) * h * w * 3
         if stop_above is not None and total > stop_above:
@@ -143,14 +138,14 @@ class MemoryFrames:
         offsets = np.zeros(n + 1, dtype=np.int64)
         shapes = np.zeros((n, 2), dtype=np.int32)
         # sized from the first tracklet's first frame, grown if the crops are larger (rarely: once or twice)
-        capacity = n * int(np.prod(_stored_size(_frame_paths(tracklets[0])[0]))) * 3 if n else 0
+        capacity = n * int(np.prod(_stored_size(frame_paths(tracklets[0])[0]))) * 3 if n else 0
         if budget is not None:
             capacity = min(capacity, budget)
         pixels = np.empty(capacity, dtype=np.uint8)
         at = g = 0
 
         for t in tracklets:
-            for path in _frame_paths(t):
+            for path in frame_paths(t):
                 f = _decode_image(path)
                 end = at + f.size
                 if budget is not None and end > budget:

@@ -56,17 +56,29 @@ def resize_frames(frames: np.ndarray, size: Size, interpolation: str = "bicubic"
     if frames.shape[1:3] == size:
         return frames
     import torch
-    import torch.nn.functional as F
 
     if not frames.flags.writeable or not frames.flags.c_contiguous:  # torch wants its own writable memory
         frames = np.array(frames, order="C")
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # a channels-last view
-    try:
-        y = F.interpolate(x, size=size, mode=interpolation, antialias=True, align_corners=False)
-    except RuntimeError:  # a torch without the uint8 kernel: float path, same filter
-        y = F.interpolate(x.float(), size=size, mode=interpolation, antialias=True, align_corners=False)
-        y = y.round_().clamp_(0, 255).to(torch.uint8)
+    y = resize_tensor(torch.from_numpy(frames).permute(0, 3, 1, 2), size, interpolation)  # channels-last views
     return np.ascontiguousarray(y.permute(0, 2, 3, 1).numpy())
+
+
+def resize_tensor(x, size: Size, interpolation: str = "bicubic"):
+    """uint8 tensor (N, 3, h, w), on any device -> uint8 (N, 3, H, W): :func:`resize_frames`' filter.
+
+    The uint8 kernel where the device has one (the CPU's, fastest on channels-last memory);
+    elsewhere the float kernel, rounded and clamped back to uint8.
+    """
+    import torch.nn.functional as F
+
+    size = (int(size[0]), int(size[1]))
+    if tuple(x.shape[-2:]) == size:
+        return x
+    try:
+        return F.interpolate(x, size=size, mode=interpolation, antialias=True, align_corners=False)
+    except RuntimeError:  # no uint8 kernel here (CUDA, an older torch): float path, same filter
+        y = F.interpolate(x.float(), size=size, mode=interpolation, antialias=True, align_corners=False)
+        return y.round_().clamp_(0, 255).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------- images
@@ -157,6 +169,11 @@ def _map(fn: Callable, items: Sequence, threads: int) -> List:
     if threads <= 1 or len(items) < 2:
         return [fn(x) for x in items]
     return list(_pool(threads).map(fn, items))
+
+
+def frame_paths(t: Tracklet) -> List[str]:
+    """Every frame file of a frame folder; the image itself for an image (a one-frame tracklet)."""
+    return [os.path.join(t.source, f) for f in t.frames] if t.frames else [t.source]
 
 
 class FrameReader:

@@ -18,6 +18,7 @@ EXAMPLES_PROFILE = add_examples([
     "benchmark profile train --iterations 20              # the embedded default's training throughput",
     "benchmark profile train --preset paper --data-root /data/CCVID --pretrained imagenet --cal",
     "benchmark profile train --model ap3d --cal height=128 width=64 --iterations 10",
+    "benchmark profile train --preset paper --data-root /data/CCVID --device cuda --decode both",
 ])
 
 
@@ -92,6 +93,10 @@ def _register_profile_train(fsub) -> None:
                                      "(benchmark/tools/profile.py). Nothing is written: no run folder, no record.")
     tr.add_argument("--iterations", type=int, default=20, help="timed training steps (default: 20)")
     tr.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
+    tr.add_argument("--decode", choices=("cpu", "device", "both"), default=None,
+                    help="where training JPEGs are decoded: cpu (loader workers), device (in batches on the "
+                         "training device: nvJPEG on CUDA), or both, one after the other, compared "
+                         "(default: the config's data.decode)")
     tr.set_defaults(func=profile_train_main)
 
 
@@ -120,12 +125,20 @@ def profile_main(args) -> int:
 
 
 def profile_train_main(args) -> int:
-    from ..tools.profile import format_train_profile, profile_train
+    from ..tools.profile import format_decode_comparison, format_train_profile, profile_train
 
     if args.iterations < 1 or args.warmup < 0:
         raise CLIError("--iterations must be at least 1 and --warmup at least 0")
     cfg, warnings = build_config(args)
     for w in warnings:
         log.warning(w)
-    say(format_train_profile(profile_train(cfg, iterations=args.iterations, warmup=args.warmup)))
+    modes = [cfg.data.decode] if args.decode is None else ["cpu", "device"] if args.decode == "both" \
+        else [args.decode]
+    results = []
+    for mode in modes:
+        cfg.data.decode = mode
+        results.append(profile_train(cfg, iterations=args.iterations, warmup=args.warmup))
+        say(format_train_profile(results[-1]))
+    if len(results) == 2:
+        say(format_decode_comparison(*results))
     return 0

@@ -62,6 +62,7 @@ def _data(cfg: Config) -> None:
     _choice("data.resize", d.resize, ("bicubic", "bilinear"))
     _choice("data.cache_frames", str(d.cache_frames).lower(), ("auto", "on", "off", "true", "false"))
     _choice("data.test_clips", d.test_clips, ("tile", "chunks"))
+    _choice("data.decode", d.decode, ("cpu", "device"))
     for key in ("height", "width", "seq_len", "stride", "num_ids", "clips_per_id"):
         _at_least(f"data.{key}", getattr(d, key), 1)
     _at_least("data.val_ids", d.val_ids, 0)

@@ -42,6 +42,8 @@ class DataConfig:
     clips_per_id: int = 4              # K clips per identity
     resize: str = "bicubic"            # bicubic | bilinear (the reference's image pipeline)
     cache_frames: str = "auto"         # decode a small training set once into memory: auto (<= 1 GiB) | on | off
+    decode: str = "cpu"                # cpu: loader workers decode training JPEGs | device: they read the bytes
+                                       # and the training device decodes each batch (nvJPEG on CUDA)
     test_clips: str = "tile"           # tile: every frame once, in stride-interleaved clips | chunks: consecutive
                                        # seq_len-frame chunks (TCLNet's own test sampling)
 

@@ -414,6 +414,7 @@ def profile_train(cfg, iterations: int = 20, warmup: int = 2) -> Dict[str, objec
         memory = loader.dataset.memory if hasattr(loader.dataset, "memory") else None
         result = {
             "model": cfg.model.name, "backbone": cfg.model.backbone, "cal": cfg.cal.enabled, "device": str(device),
+            "decode": cfg.data.decode,
             "dataset": data.name, "train_tracklets": len(data.train), "size": (cfg.data.height, cfg.data.width),
             "seq_len": cfg.data.seq_len, "batch": batch, "iterations_per_epoch": len(loader),
             "iterations": iterations, "warmup": warmup, "epoch": epoch + 1, "workers": cfg.system.workers,
@@ -439,7 +440,8 @@ def format_train_profile(r: Dict[str, object]) -> str:
         f"{r['model']}{' + CAL' if r['cal'] else ''} ({r['backbone']}) on {r['dataset']} "
         f"({r['train_tracklets']} training tracklets), {r['device']}, {r['threads']} torch thread(s), "
         f"{r['workers']} loader worker(s); training frames "
-        + (f"in memory ({mem / 2 ** 20:.0f} MiB)" if mem is not None else "read from disk"),
+        + ("read as JPEG bytes, decoded on the device in batches (data.decode=device)" if r["decode"] == "device"
+           else f"in memory ({mem / 2 ** 20:.0f} MiB)" if mem is not None else "read from disk"),
         f"batches of {r['batch']} clips of {r['seq_len']} frames at {h}x{w}, {r['iterations_per_epoch']} "
         f"iterations/epoch; {r['iterations']} iterations timed after {r['warmup']} warm-up, with epoch "
         f"{r['epoch']}'s settings; built in {r['build_s']:.1f}s",
@@ -447,7 +449,8 @@ def format_train_profile(r: Dict[str, object]) -> str:
     ms = lambda s: f"{1000 * s:.1f} ms/iteration"  # noqa: E731
     rows = [("clips/s", f"{r['clips_per_s']:.1f}"),
             ("data wait", f"{100 * r['data_share']:.1f}% of each iteration ({ms(r['data_s'])} in next(iterator))"),
-            ("prep", f"{ms(r['prep_s'])} (to device, normalize, augment)"),
+            ("prep", f"{ms(r['prep_s'])} (" + ("decode on the device, " if r["decode"] == "device" else "")
+             + "to device, normalize, augment)"),
             ("forward", ms(r["forward_s"])),
             ("backward+optimizer", f"{ms(r['backward_s'])} (heads, losses, backward passes, optimizer steps)"),
             ("iteration", ms(r["iteration_s"])),
@@ -456,3 +459,12 @@ def format_train_profile(r: Dict[str, object]) -> str:
                 if r["peak_cuda_bytes"] is not None else ""))]
     width = max(len(k) for k, _ in rows)
     return "\n".join(lines + [f"{k:<{width}}  {v}" for k, v in rows])
+
+
+def format_decode_comparison(cpu: Dict[str, object], device: Dict[str, object]) -> str:
+    """One line comparing two :func:`profile_train` results, decoding in the loader and on the device."""
+    return (f"data.decode=device ({device['device']}): {device['clips_per_s']:.1f} clips/s, data wait + prep "
+            f"{1000 * (device['data_s'] + device['prep_s']):.1f} ms/iteration; data.decode=cpu: "
+            f"{cpu['clips_per_s']:.1f} clips/s, {1000 * (cpu['data_s'] + cpu['prep_s']):.1f} ms/iteration "
+            f"(x{device['clips_per_s'] / cpu['clips_per_s']:.2f} clips/s on the device). Peak resident memory is "
+            f"the process's: the second block's includes the first's")

@@ -125,7 +125,7 @@ def rank_loader(loader):
     return DataLoader(loader.dataset, batch_size=loader.batch_size // world, drop_last=True,
                       sampler=RankSlice(loader.sampler, loader.batch_size, rank(), world),
                       num_workers=loader.num_workers, persistent_workers=loader.num_workers > 0,
-                      pin_memory=loader.pin_memory)
+                      pin_memory=loader.pin_memory, collate_fn=loader.collate_fn)
 
 
 class NullFolder:

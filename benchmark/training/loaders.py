@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader
 from ccvid import ReIDDataset, read_ccvid
 from ccvid.records import DatasetError
 from ccvid.splits import validation_split
-from samplers import (MEMORY_BUDGET, IdentitySampler, WholeVideos, TrainClips, cache_mode, collate_videos,
-                      memory_plan)
+from samplers import (MEMORY_BUDGET, IdentitySampler, WholeVideos, TrainClips, cache_mode, collate_clips,
+                      collate_videos, memory_plan)
 
 from ..config import Config, ConfigError
 
@@ -53,12 +53,17 @@ def load_dataset(cfg: Config) -> ReIDDataset:
 def train_loader(cfg: Config, data: ReIDDataset) -> DataLoader:
     d, seed = cfg.data, cfg.system.seed
     ds = TrainClips(data.train, (d.height, d.width), d.seq_len, d.stride, d.sampling, d.dense_piece, d.flip, seed,
-                    interpolation=d.resize)
+                    interpolation=d.resize, encoded=d.decode == "device")
     workers = cfg.system.workers
-    _frames_in_memory(ds, d.cache_frames, MEMORY_BUDGET // _copies(workers))
+    if ds.encoded:
+        log.info("training JPEGs decoded in batches on the training device (data.decode=device); "
+                 "the loader reads their bytes")
+    else:
+        _frames_in_memory(ds, d.cache_frames, MEMORY_BUDGET // _copies(workers))
     sampler = IdentitySampler(ds.pids, d.clips_per_id, seed)
     return DataLoader(ds, batch_size=d.num_ids * d.clips_per_id, sampler=sampler, drop_last=True,
-                      num_workers=workers, persistent_workers=workers > 0, pin_memory=_pin(cfg))
+                      num_workers=workers, persistent_workers=workers > 0, pin_memory=_pin(cfg),
+                      collate_fn=collate_clips)
 
 
 def _frames_in_memory(ds: TrainClips, mode, budget: int) -> None:

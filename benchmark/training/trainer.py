@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ccvid.progress import bar
-from samplers import normalize_clips
+from samplers import EncodedClips, normalize_clips
 from samplers.transforms import random_crop, random_erasing
 from temporal_models import ModelOutput
 from temporal_models.heads import Classifier, NormalizedClassifier
@@ -177,7 +177,12 @@ class Trainer:
                 obj.set_epoch(epoch)
 
     def prepare(self, clips: torch.Tensor, pids: torch.Tensor, clothes: torch.Tensor, epoch: int, iteration: int):
-        """A loader batch on the device: normalised (and augmented) clips, labels."""
+        """A loader batch on the device: normalised (and augmented) clips, labels.
+
+        JPEG bytes (``data.decode: device``, :class:`samplers.EncodedClips`) are decoded here, on the device.
+        """
+        if isinstance(clips, EncodedClips):
+            clips = clips.decode(self.device)
         clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True)), epoch, iteration)
         return clips, pids.to(self.device), clothes.to(self.device)
 

@@ -44,6 +44,7 @@ def refused(args, tmp_path, capsys):
     ("cal_start_epoch=20", "cal.start_epoch 20 >= optim.epochs 20: CAL would never train"),
     ("lr=fast", "optim.lr: Value 'fast' of type 'str' could not be converted to Float"),
     ("learning_rate=1", "override learning_rate: unknown config field"),
+    ("data.decode=gpu", "data.decode: expected cpu, device, got 'gpu'"),
 ])
 def test_bad_fields_are_refused_before_data_loads(override, message, tmp_path, capsys, monkeypatch):
     import benchmark.training.session as session
@@ -100,3 +101,16 @@ def test_config_show_prints_a_config_file_that_loads_back(tmp_path, capsys):
     assert (cfg.preset, cfg.data.dataset, cfg.data.root, cfg.optim.lr) == ("paper", "ccvid", "/data/CCVID", 1e-4)
     assert main(["config", "show", "--preset", "paper", "--config", str(path)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_device_decoding_of_png_frames_is_refused_before_training(ccvid_tree, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    import benchmark.training.trainer as trainer
+    monkeypatch.setattr(trainer.Trainer, "train_epoch", lambda *a: pytest.fail("training started"))
+    frame = ccvid_tree / "session2" / "003_01" / "00002.jpg"
+    Image.open(frame).save(frame.with_suffix(".png"))
+    frame.unlink()
+    line = refused(["--dataset", "ccvid", "--data-root", str(ccvid_tree), "num_ids=2", "clips_per_id=2",
+                    "data.decode=device", "--epochs", "1", "--no-progress"], tmp_path, capsys)
+    assert f"{frame.with_suffix('.png')}: not a JPEG file; data.decode=device decodes JPEG frames only" in line

@@ -57,3 +57,17 @@ def test_profile_train_runs_on_past_an_epoch(cache):
 def test_profile_train_refuses_bad_counts(capsys):
     assert main(["profile", "train", "--iterations", "0", "--no-progress"]) == 2
     assert "--iterations must be at least 1" in capsys.readouterr().err
+
+
+def test_profile_train_compares_decoding_in_the_loader_and_on_the_device(cache, capsys):
+    code = main(["profile", "train", *TINY, f"cache_dir={cache}", "--epochs", "2", "--iterations", "2",
+                 "--decode", "both", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    blocks = out.split("training frames read as JPEG bytes, decoded on the device in batches")
+    assert len(blocks) == 2 and "training frames in memory" in blocks[0]
+    assert "(decode on the device, to device, normalize, augment)" in blocks[1]
+    m = re.search(r"^data\.decode=device \(cpu\): ([0-9.]+) clips/s, .*; data\.decode=cpu: ([0-9.]+) clips/s, "
+                  r".*\(x([0-9.]+) clips/s on the device\)", out, re.M)
+    assert m, out
+    assert float(m.group(3)) == pytest.approx(float(m.group(1)) / float(m.group(2)), abs=0.01)

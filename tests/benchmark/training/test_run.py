@@ -39,3 +39,14 @@ def test_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch):
     session = Session(make_config("cpu", over, epochs=1))
     monkeypatch.setattr(run_module, "git_state", lambda: {"commit": "committed meanwhile", "dirty": False})
     assert session.finish().git == {"commit": "start", "dirty": False}
+
+
+def test_decoding_on_the_device_trains_the_same_run_on_the_cpu(tmp_path):
+    """data.decode=device hands the trainer JPEG bytes; on the CPU it decodes the readers' pixels, so the run
+    is the default run to the last digit (on CUDA, nvJPEG's rounding differs: docs/performance.md)."""
+    over = TINY + [f"cache_dir={tmp_path / 'cache'}", f"runs_dir={tmp_path / 'runs'}"]
+    plain = run(make_config("cpu", over, epochs=2))
+    device = run(make_config("cpu", over + ["data.decode=device"], epochs=2))
+    assert device.config["data"]["decode"] == "device" and plain.config["data"]["decode"] == "cpu"
+    assert device.metrics == plain.metrics
+    assert [h["loss"] for h in device.history] == [h["loss"] for h in plain.history]
