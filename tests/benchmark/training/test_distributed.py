@@ -26,6 +26,15 @@ def test_rank_slices_make_up_every_global_batch():
     assert list(shard(5)) == [0, 1, 2, 3, 4]  # one process: everything
 
 
+def test_a_rank_loader_keeps_the_loaders_collate_function():
+    from torch.utils.data import DataLoader
+
+    from benchmark.training.distributed import rank_loader
+    from samplers import collate_clips
+    loader = DataLoader(list(range(16)), batch_size=4, sampler=list(range(16)), collate_fn=collate_clips)
+    assert rank_loader(loader).collate_fn is collate_clips  # data.decode=device batches survive torchrun
+
+
 def test_two_cpu_processes_train_one_run(tmp_path):
     from benchmark.training import evaluate_checkpoint
     runs, cache = tmp_path / "runs", tmp_path / "cache"
