@@ -26,7 +26,7 @@ from typing import List, Sequence
 import torch
 from torch.utils.data import default_collate
 
-from ccvid.records import DatasetError, Tracklet
+from ccvid.records import DatasetError, Tracklet, require_regular_file
 
 from .readers import Size, frame_paths, resize_tensor
 
@@ -46,21 +46,16 @@ def check_encodable(tracklets: Sequence[Tracklet]) -> None:
 
 
 def read_bytes(path: str) -> torch.Tensor:
-    """A file's bytes as a uint8 tensor, with one line naming the file when it cannot be read."""
-    import os
-    import stat
-
+    """A frame file's bytes as a uint8 tensor, with one line naming the file when it cannot be read
+    (a FIFO or a device is refused, never opened: a read could hang)."""
+    require_regular_file(path, "frame file")
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise DatasetError(f"{path}: not a regular file")
         with open(path, "rb") as f:
             data = f.read()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: frame file not found") from None
     except OSError as e:
-        raise DatasetError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise DatasetError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
     if not data:
-        raise DatasetError(f"{path}: empty file")
+        raise DatasetError(f"{path}: frame file is empty")
     return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 

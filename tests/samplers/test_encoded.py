@@ -86,8 +86,8 @@ def test_unreadable_frames_are_one_line_errors(tmp_path):
     with pytest.raises(DatasetError, match=r"gone\.jpg: frame file not found"):
         read_bytes(str(tmp_path / "gone.jpg"))
     (tmp_path / "empty.jpg").write_bytes(b"")
-    with pytest.raises(DatasetError, match=r"empty\.jpg: empty file"):
+    with pytest.raises(DatasetError, match=r"empty\.jpg: frame file is empty"):
         read_bytes(str(tmp_path / "empty.jpg"))
     os.mkfifo(tmp_path / "fifo.jpg")
-    with pytest.raises(DatasetError, match=r"fifo\.jpg: not a regular file"):
+    with pytest.raises(DatasetError, match=r"fifo\.jpg: frame file is a FIFO \(named pipe\), not a regular file"):
         read_bytes(str(tmp_path / "fifo.jpg"))  # refused, not read (a read would hang)
