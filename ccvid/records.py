@@ -6,6 +6,7 @@ id. An image dataset is a dataset of one-frame tracklets.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -113,6 +114,21 @@ def require_regular_file(path: str, what: str = "file") -> os.stat_result:
     if not stat.S_ISREG(st.st_mode):
         raise DatasetError(f"{path}: {what} is {file_kind(st.st_mode)}, not a regular file")
     return st
+
+
+@contextlib.contextmanager
+def open_image(path: str):
+    """``PIL.Image.open(path)`` as a context; a missing file, or one PIL cannot open or decode inside the
+    block, is a one-line DatasetError naming it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            yield im
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: frame file not found") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DatasetError(f"{path}: cannot decode image ({e})") from None
 
 
 def list_frames(folder: str) -> Tuple[str, ...]:

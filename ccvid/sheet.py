@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from PIL import Image, ImageDraw, ImageFont
 
 from .files import write_atomically
-from .records import DatasetError, ReIDDataset, Tracklet
+from .records import DatasetError, ReIDDataset, Tracklet, open_image
 
 BACKGROUND = (255, 255, 255)
 GRID = (226, 226, 226)          # the gaps between cells, and empty cells
@@ -147,13 +147,8 @@ def _frame_indices(n: int, k: int) -> List[int]:
 
 
 def _open_image(path: str) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: frame file not found") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DatasetError(f"{path}: cannot decode image ({e})") from None
+    with open_image(path) as im:
+        return im.convert("RGB")
 
 
 def _video_frames(path: str, k: int, thumb: Tuple[int, int]) -> Optional[List[Image.Image]]:

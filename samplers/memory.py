@@ -32,7 +32,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ccvid.records import DatasetError, Tracklet
+from ccvid.records import DatasetError, Tracklet, open_image
 
 from .readers import Size, _decode_image, frame_paths, _gather, _resize_all
 
@@ -58,15 +58,8 @@ def cacheable(t: Tracklet) -> bool:
 
 def _stored_size(path: str) -> Tuple[int, int]:
     """(height, width) from an image's header (PIL reads no pixels)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: frame file not found") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DatasetError(f"{path}: cannot decode image ({e})") from None
+    with open_image(path) as im:
+        w, h = im.size
     return h, w
 
 

@@ -22,10 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image
 
 from ccvid.capture import captured_stderr
-from ccvid.records import DatasetError, Tracklet
+from ccvid.records import DatasetError, Tracklet, open_image
 
 Size = Tuple[int, int]  # (height, width)
 INTERPOLATIONS = ("bicubic", "bilinear")
@@ -120,17 +119,12 @@ def _decode_many(paths: Sequence[str], threads: int = 1) -> List[np.ndarray]:
 
 
 def _decode_image_pil(path: str) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            else:
-                im.load()
-            return np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: frame file not found") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DatasetError(f"{path}: cannot decode image ({e})") from None
+    with open_image(path) as im:
+        if im.mode != "RGB":
+            im = im.convert("RGB")
+        else:
+            im.load()
+        return np.asarray(im, dtype=np.uint8)
 
 
 def _load_image(path: str, size: Size, interpolation: str = "bicubic") -> np.ndarray:

@@ -112,7 +112,7 @@ import numpy as np
 
 from ccvid.progress import bar
 from ccvid.datasets.ccvid import SPLIT_FILES, read_ccvid
-from ccvid.records import DatasetError, Tracklet
+from ccvid.records import DatasetError, Tracklet, open_image
 
 DEFAULT_GOP = 16
 DEFAULT_CRF = 10
@@ -147,20 +147,13 @@ class PackSettings:
 # ----------------------------------------------------------------------------- frames in, video out
 def load_frames(t: Tracklet) -> np.ndarray:
     """All frames of a folder tracklet as uint8 (T, H, W, 3) at the largest height and width among them."""
-    from PIL import Image
-
     from samplers.readers import _decode_image, resize_frames
 
     paths = [os.path.join(t.source, f) for f in t.frames]
     sizes = []
     for p in paths:
-        try:
-            with Image.open(p) as im:
-                sizes.append((im.height, im.width))
-        except FileNotFoundError:
-            raise DatasetError(f"{p}: frame file not found") from None
-        except (OSError, ValueError, SyntaxError) as e:
-            raise DatasetError(f"{p}: cannot decode image ({e})") from None
+        with open_image(p) as im:
+            sizes.append((im.height, im.width))
     h, w = max(s[0] for s in sizes), max(s[1] for s in sizes)
     out = np.empty((len(paths), h, w, 3), dtype=np.uint8)
     for k, p in enumerate(paths):
