@@ -116,6 +116,17 @@ def require_regular_file(path: str, what: str = "file") -> os.stat_result:
     return st
 
 
+def read_file_bytes(path: str, what: str = "file") -> bytes:
+    """The bytes of a regular file (refused unopened when missing, a folder, a FIFO or a device); any OSError
+    is a one-line DatasetError naming it."""
+    require_regular_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read {what} ({e.strerror or type(e).__name__})") from None
+
+
 @contextlib.contextmanager
 def open_image(path: str):
     """``PIL.Image.open(path)`` as a context; a missing file, or one PIL cannot open or decode inside the

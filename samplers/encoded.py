@@ -26,7 +26,7 @@ from typing import List, Sequence
 import torch
 from torch.utils.data import default_collate
 
-from ccvid.records import DatasetError, Tracklet, require_regular_file
+from ccvid.records import DatasetError, Tracklet, read_file_bytes
 
 from .readers import Size, frame_paths, resize_tensor
 
@@ -48,12 +48,7 @@ def check_encodable(tracklets: Sequence[Tracklet]) -> None:
 def read_bytes(path: str) -> torch.Tensor:
     """A frame file's bytes as a uint8 tensor, with one line naming the file when it cannot be read
     (a FIFO or a device is refused, never opened: a read could hang)."""
-    require_regular_file(path, "frame file")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    data = read_file_bytes(path, "frame file")
     if not data:
         raise DatasetError(f"{path}: frame file is empty")
     return torch.frombuffer(bytearray(data), dtype=torch.uint8)

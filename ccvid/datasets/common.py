@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ..records import (IMAGE_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes, file_kind,
-                       require_regular_file, stat_file)
+                       read_file_bytes, require_regular_file, stat_file)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -60,12 +60,7 @@ def read_text_lines(path: str, what: str = "list file") -> List[str]:
     One-line DatasetError naming ``path`` when it is missing or not a regular file (checked before
     opening), cannot be read, or is not UTF-8 (naming the line of the first bad byte).
     """
-    require_file(path, what)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read {what} ({e.strerror or type(e).__name__})") from None
+    data = read_file_bytes(path, what)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:

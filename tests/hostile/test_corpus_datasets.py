@@ -96,12 +96,12 @@ def test_annotation_that_is_not_a_regular_file(tree, capsys, kind):
 
 
 def test_unreadable_annotation_file(tree, capsys, monkeypatch):
-    import ccvid.datasets.common as common
+    import ccvid.records as records  # where read_file_bytes opens the file
 
     def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(common, "open", denied, raising=False)  # chmod 000 does not stop root
+    monkeypatch.setattr(records, "open", denied, raising=False)  # chmod 000 does not stop root
     refused(check(tree), capsys, tree / "train.txt", "cannot read annotation file (Permission denied)")
 
 

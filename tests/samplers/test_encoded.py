@@ -82,7 +82,7 @@ def test_a_corrupt_jpeg_is_named_when_its_batch_fails(ccvid_tree):
         batches(ds)[0].decode("cpu")
 
 
-def test_unreadable_frames_are_one_line_errors(tmp_path):
+def test_unreadable_frames_are_one_line_errors(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match=r"gone\.jpg: frame file not found"):
         read_bytes(str(tmp_path / "gone.jpg"))
     (tmp_path / "empty.jpg").write_bytes(b"")
@@ -91,3 +91,12 @@ def test_unreadable_frames_are_one_line_errors(tmp_path):
     os.mkfifo(tmp_path / "fifo.jpg")
     with pytest.raises(DatasetError, match=r"fifo\.jpg: frame file is a FIFO \(named pipe\), not a regular file"):
         read_bytes(str(tmp_path / "fifo.jpg"))  # refused, not read (a read would hang)
+    import ccvid.records as records
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    (tmp_path / "locked.jpg").write_bytes(b"\xff\xd8")
+    monkeypatch.setattr(records, "open", denied, raising=False)  # chmod 000 does not stop root
+    with pytest.raises(DatasetError, match=r"locked\.jpg: cannot read frame file \(Permission denied\)"):
+        read_bytes(str(tmp_path / "locked.jpg"))
