@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Dict, List, Optional
 
+from ccvid.files import write_atomically
+
 from .config.schema import upgrade_config
 
 FORMAT_PREFIX = "ccreid-bench/run-record/"
@@ -156,15 +158,9 @@ def load_records(paths: List[str]) -> List[RunRecord]:
 
 def write_record(record: RunRecord, run_dir: str) -> str:
     """Write ``record.json`` atomically into ``run_dir`` (strict JSON: no NaN) and return its path."""
-    os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, "record.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_strict(record.to_dict()), f, indent=2, sort_keys=False, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    text = json.dumps(_strict(record.to_dict()), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")))
     record.path = path
     return path
 

@@ -12,12 +12,14 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ccvid.files import write_atomically
 from temporal_models import build_model, resolve_weights, sha256_file
 
 from .. import SUITE_LOGGERS
 from ..config import Config, ConfigError
 from ..evaluation import evaluate, evaluate_single_shot, format_table
-from ..records import RunRecord, git_state, machine, new_run_id, now_iso, package_versions, write_record
+from ..records import (RunRecord, git_state, machine, new_run_id, now_iso, package_versions, read_record,
+                       write_record)
 from . import distributed
 from .features import extract_features
 from .loaders import load_dataset, test_loader, train_loader
@@ -78,16 +80,21 @@ def export_features(q, g, data, folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"--save-features {folder}: cannot create the folder ({e.strerror})") from None
-    with_clothes = bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
+    with_clothes = _with_clothes(data)
     for name, feats, items in (("query", q, data.query), ("gallery", g, data.gallery)):
         save_features_npz(os.path.join(folder, f"{name}.npz"), feats, [t.pid for t in items], [t.camid for t in items],
                           [t.clothes for t in items] if with_clothes else None)
         log.info("features: %s (%d x %d)", os.path.join(folder, f"{name}.npz"), *feats.shape)
 
 
+def _with_clothes(data) -> bool:
+    """Whether the dataset reports a clothes protocol (CC or SC), so its clothes labels are scored and saved."""
+    return bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
+
+
 def _score(q, g, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
     lab = lambda items, a: np.array([getattr(t, a) for t in items])  # noqa: E731
-    with_clothes = bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
+    with_clothes = _with_clothes(data)
     score = evaluate if cfg.eval.shot == "multi" else partial(evaluate_single_shot, draws=cfg.eval.draws, seed=0)
     return score(q, g, lab(data.query, "pid"), lab(data.gallery, "pid"), lab(data.query, "camid"),
                     lab(data.gallery, "camid"),
@@ -415,10 +422,8 @@ def resume(run_dir: str) -> RunRecord:
         raise CheckpointError(f"{run_dir}: no such run folder")
     folder = RunFolder.reopen(run_dir)
     record = folder.file("record")
-    if os.path.isfile(record):
-        with open(record, encoding="utf-8") as f:
-            if '"status": "failed"' not in f.read():
-                raise CheckpointError(f"{run_dir}: this run is complete (record.json); nothing to resume")
+    if os.path.isfile(record) and read_record(record).status != "failed":
+        raise CheckpointError(f"{run_dir}: this run is complete (record.json); nothing to resume")
     cfg, warnings = check(compose(config=folder.file("config")))
     return Session(cfg, warnings, resume=folder).finish()
 
@@ -428,12 +433,7 @@ STATE_FORMAT = "ccreid-bench/training-state/1"
 
 def atomic_save(obj, path: str) -> None:
     """torch.save through a temporary file, flushed and fsynced, then renamed: never a half-written file."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: torch.save(obj, f))
 
 
 def rng_state() -> dict:
