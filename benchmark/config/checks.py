@@ -73,13 +73,15 @@ def _data(cfg: Config) -> None:
 
 def _model(cfg: Config) -> None:
     from temporal_models import BACKBONES, MODELS
+    from temporal_models.backbones import IMAGENET_SPECS
     MODELS.get(cfg.model.name)          # unknown names: one line with close matches
     BACKBONES.get(cfg.model.backbone)
     _choice("model.res4_stride", cfg.model.res4_stride, (1, 2))
     _choice("model.init", cfg.model.init, ("pytorch", "reference"))
     p = cfg.model.pretrained
-    if p and p != "imagenet" and not os.path.isfile(os.path.expanduser(p)):
-        raise ConfigError(f"model.pretrained {p!r}: no such weights file (a local .pth, or 'imagenet')")
+    if p and p not in IMAGENET_SPECS and not os.path.isfile(os.path.expanduser(p)):
+        raise ConfigError(f"model.pretrained {p!r}: no such weights file (a local .pth, or one of "
+                          f"{', '.join(IMAGENET_SPECS)})")
 
 
 def _optim(cfg: Config) -> None:

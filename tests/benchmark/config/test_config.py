@@ -170,6 +170,8 @@ def test_bare_data_root_means_ccvid_and_embedded_with_a_root_is_refused():
     ("dataset=prcc", "data.dataset prcc needs --data-root"),
     ("model=basline", "unknown model 'basline'; did you mean baseline"),
     ("pretrained=/no/such.pth", "model.pretrained '/no/such.pth': no such weights file"),
+    ("pretrained=imagenet-v2", None),  # the names the weights loader reads from torchvision's cache
+    ("pretrained=imagenet-v1", None),
 ])
 def test_every_field_is_checked(override, message):
     cfg = make_config("cpu", [override])
