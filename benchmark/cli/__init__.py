@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from typing import List, Optional
 
 from . import cal_sweep, config, datasets, evaluate, models, run, sweep, tools
+from ..config.compose import OVERRIDE_WORD
 from .common import setup_console, user_errors
 
 COMMANDS = (run, cal_sweep, sweep, config, evaluate, models, datasets, tools)
@@ -28,14 +28,11 @@ def build() -> argparse.ArgumentParser:
     return p
 
 
-OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
-
-
 def with_set(argv: List[str]) -> List[str]:
     """Bare ``KEY=VALUE`` words become ``--set KEY=VALUE``, so overrides may stand anywhere on the line."""
     out: List[str] = []
     for i, word in enumerate(argv):
-        if OVERRIDE.match(word) and (i == 0 or argv[i - 1] != "--set"):
+        if OVERRIDE_WORD.match(word) and (i == 0 or argv[i - 1] != "--set"):
             out += ["--set", word]
         else:
             out.append(word)

@@ -112,10 +112,7 @@ def overrides_of(args: argparse.Namespace, **forced) -> List[str]:
              if getattr(args, flag, None) is not None]
     if getattr(args, "cal", False):
         items.append("cal.enabled=true")
-    for item in list(args.set or []) + list(getattr(args, "overrides", None) or []):
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected KEY=VALUE")
-        items.append(item)
+    items += list(args.set or []) + list(getattr(args, "overrides", None) or [])  # parse_overrides checks them
     return items + [f"{dotted_key(k)}={_quote(v)}" for k, v in forced.items()]
 
 

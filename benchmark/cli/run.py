@@ -1,7 +1,7 @@
 """``benchmark run``: train and evaluate one config, once per seed."""
 from __future__ import annotations
 
-from .common import CLIError, add_examples, build_config, config_parent, formatter, progress_parent
+from .common import FLAG_FIELDS, CLIError, add_examples, build_config, config_parent, formatter, progress_parent
 
 EXAMPLES = add_examples([
     "benchmark run --model baseline --cal                 # embedded dataset, CPU default",
@@ -31,8 +31,7 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
-CONFIG_OPTIONS = ("preset", "config", "model", "dataset", "data_root", "backend", "backbone", "pretrained", "epochs",
-                  "val_ids", "device", "runs_dir", "seed", "seeds", "cal_epsilon")
+CONFIG_OPTIONS = ("preset", "config", *FLAG_FIELDS, "seeds")
 
 
 def main(args) -> int:

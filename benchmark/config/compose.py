@@ -158,6 +158,9 @@ def _set(tree: Dict[str, Any], dotted: str, value: Any) -> None:
 
 
 # --------------------------------------------------------------------------- overrides
+OVERRIDE_WORD = re.compile(r"^[A-Za-z_][\w.]*=")  # a KEY=VALUE word on a command line or in a sweep spec
+
+
 def parse_overrides(items: Sequence[str], option: str = "override", aliases: bool = True) -> Dict[str, Any]:
     """``["optim.lr=3e-4", "seed=1", "synth.clothes_strength=0.5"]`` -> a nested dict of YAML-typed values.
 

@@ -34,7 +34,6 @@ import difflib
 import hashlib
 import json
 import os
-import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 
 from ..config import ConfigError, from_dict, presets
-from ..config.compose import line_of, load_yaml, preset_path
+from ..config.compose import OVERRIDE_WORD, line_of, load_yaml, preset_path
 from ..records import RecordError, now_iso, read_record, record_paths
 
 OBJECTIVES = ("id", "cal")
@@ -51,7 +50,6 @@ OPTIONAL = ("models", "datasets", "overrides")
 # what the matrix itself sets; an override of one of these would make the matrix lie
 MATRIX_FIELDS = {"model.name": "models", "cal.enabled": "objectives", "system.seed": "seeds",
                  "data.dataset": "datasets", "data.root": "datasets", "system.runs_dir": "runs_dir"}
-OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")   # a KEY=VALUE word, as `benchmark run` reads them
 IDENTITY_DROPPED = ("system.runs_dir",)
 LOCKS = ".locks"
 
@@ -195,7 +193,7 @@ def _overrides(path: str, data: Dict[str, Any]) -> List[str]:
     from ..config import dotted_key
     value = _list(path, data, "overrides")
     for v in value:
-        if not isinstance(v, str) or not OVERRIDE.match(v):
+        if not isinstance(v, str) or not OVERRIDE_WORD.match(v):
             raise _error(path, "overrides", f"expected KEY=VALUE words, got {v!r}")
         owner = MATRIX_FIELDS.get(dotted_key(v.split("=", 1)[0].strip()))
         if owner:
