@@ -14,13 +14,14 @@ import os
 import stat
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from .datasets import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
                        read_vcclothes_cc, read_vcclothes_sc)
 from .datasets.ccvid import read_ccvid
 from .capture import captured_stderr
-from .records import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, file_kind, stat_file
+from .records import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, file_kind,
+                      frame_paths, stat_file)
 
 SPLITS = ("train", "query", "gallery")
 
@@ -93,14 +94,6 @@ def read_dataset(name: str, root: str, **options: Any) -> ReIDDataset:
         raise DatasetError(f"{name}: unknown option(s) {', '.join(unknown)} "
                            f"(accepted: {', '.join(accepted) or 'none'})")
     return info.reader(root, **options)
-
-
-def _files(t: Tracklet) -> Iterator[str]:
-    if t.frames:
-        for frame in t.frames:
-            yield os.path.join(t.source, frame)
-    else:
-        yield t.source
 
 
 def _decord():
@@ -191,7 +184,7 @@ def verify_dataset_files(data: ReIDDataset) -> int:
     with bar(total=total, unit="tracklet", desc=f"verify {data.name}", file=sys.stderr) as bars:
         for split in SPLITS:
             for i, t in enumerate(getattr(data, split)):
-                for path in _files(t):
+                for path in frame_paths(t):
                     try:
                         _verify_file(path, decord)
                     except FileNotFoundError:

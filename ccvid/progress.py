@@ -20,10 +20,6 @@ def set_progress(enabled: bool) -> None:
     _enabled = bool(enabled)
 
 
-def progress_enabled() -> bool:
-    return _enabled
-
-
 def bar(iterable: Optional[Iterable] = None, **kwargs) -> tqdm:
     """A tqdm bar (``leave=False``, adapting to the terminal width) that obeys the switch."""
     kwargs.setdefault("leave", False)

@@ -127,6 +127,11 @@ def read_file_bytes(path: str, what: str = "file") -> bytes:
         raise DatasetError(f"{path}: cannot read {what} ({e.strerror or type(e).__name__})") from None
 
 
+def frame_paths(t: Tracklet) -> List[str]:
+    """Every frame file of a frame folder; the file itself for an image or a video."""
+    return [os.path.join(t.source, f) for f in t.frames] if t.frames else [t.source]
+
+
 @contextlib.contextmanager
 def open_image(path: str):
     """``PIL.Image.open(path)`` as a context; a missing file, or one PIL cannot open or decode inside the

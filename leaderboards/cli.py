@@ -32,7 +32,6 @@ EXAMPLES = """examples:
   leaderboard results/embedded results/zoo --figures docs/figures   # CMC, training curves, speed, CAL chart
   leaderboard results/embedded results/zoo --cal-gain --html report.html   # one self-contained page
   leaderboard results/embedded results/zoo --plot zoo.svg   # CAL vs ID-only dumbbell chart
-  leaderboard runs/ --published           # plus published numbers beside ours, with the gap
 """
 
 

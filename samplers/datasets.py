@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ccvid.records import DatasetError, Tracklet
+from ccvid.records import DatasetError, Tracklet, frame_paths
 
 from .clips import TEST_CLIPS, dense_pieces, eval_clip_indices, train_clip_indices
 from .encoded import EncodedClip, check_encodable, read_bytes
 from .memory import MemoryFrames
-from .readers import Size, check_interpolation, frame_paths, reader_for, tracklet_length
+from .readers import Size, check_interpolation, reader_for, tracklet_length
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -26,9 +26,9 @@ from typing import List, Sequence
 import torch
 from torch.utils.data import default_collate
 
-from ccvid.records import DatasetError, Tracklet, read_file_bytes
+from ccvid.records import DatasetError, Tracklet, frame_paths, read_file_bytes
 
-from .readers import Size, frame_paths, resize_tensor
+from .readers import Size, resize_tensor
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 

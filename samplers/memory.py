@@ -32,9 +32,9 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ccvid.records import DatasetError, Tracklet, open_image
+from ccvid.records import DatasetError, Tracklet, frame_paths, open_image
 
-from .readers import Size, _decode_image, frame_paths, _gather, _resize_all
+from .readers import Size, _decode_image, _gather, _resize_all
 
 MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 pixels "auto" keeps in memory
 CACHE_MODES = ("auto", "on", "off")

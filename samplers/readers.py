@@ -165,11 +165,6 @@ def _map(fn: Callable, items: Sequence, threads: int) -> List:
     return list(_pool(threads).map(fn, items))
 
 
-def frame_paths(t: Tracklet) -> List[str]:
-    """Every frame file of a frame folder; the image itself for an image (a one-frame tracklet)."""
-    return [os.path.join(t.source, f) for f in t.frames] if t.frames else [t.source]
-
-
 class FrameReader:
     """Reads frames of one tracklet. Subclasses implement :meth:`length` and :meth:`open`."""
 

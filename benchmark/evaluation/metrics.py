@@ -36,9 +36,7 @@ loops. The test oracle, ``evaluate_reference`` (a plain per-query loop), lives
 in ``tests/benchmark/evaluation/oracles.py``.
 
 Input checks are in :mod:`.inputs`, the text table in :mod:`.report` and the
-features files in :mod:`.features_io`; ``format_table`` and
-``load_features_npz`` are re-exported here for callers that import them from
-this module.
+features files in :mod:`.features_io`.
 """
 from __future__ import annotations
 
@@ -47,7 +45,6 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from .features_io import load_features_npz
 from .inputs import (
     DEFAULT_RANKS,
     METRICS,
@@ -59,15 +56,12 @@ from .inputs import (
     check_ranks,
     compute_dtype,
 )
-from .report import format_table
 from .rerank import k_reciprocal_distances
 
 __all__ = [
     "METRICS",
     "PROTOCOLS",
     "evaluate",
-    "format_table",
-    "load_features_npz",
 ]
 
 PROTOCOLS = ("general", "cc", "sc")

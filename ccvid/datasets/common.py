@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ..records import (IMAGE_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes, file_kind,
-                       read_file_bytes, require_regular_file, stat_file)
+                       read_file_bytes, stat_file)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -45,12 +45,6 @@ class Item:
 def require_dir(path: str, what: str = "folder") -> str:
     if not os.path.isdir(path):
         raise DatasetError(f"{path}: {what} not found")
-    return path
-
-
-def require_file(path: str, what: str = "list file") -> str:
-    """``path`` if it is a regular file; DatasetError naming it when missing, a folder, a FIFO or a device."""
-    require_regular_file(path, what)
     return path
 
 
