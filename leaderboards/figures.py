@@ -33,8 +33,7 @@ from matplotlib.lines import Line2D
 from benchmark.records import RunRecord
 from ccvid.files import write_atomically
 
-from .tables import (
-    _defaults, _freeze, _metric, _show, cal_pairs, completed, config_of, experiment_key, varying_fields)
+from .tables import _metric, cal_pairs, config_of, group_experiments, off_default
 
 __all__ = ["cmc_figure", "training_curves_figure", "speed_accuracy_figure", "cal_gain_figure"]
 
@@ -80,8 +79,7 @@ def _label(cfg: Dict[str, Any], varying: Sequence[str], several: Dict[str, bool]
         text += f" [{cfg['model.backbone']}]"
     if several.get("data.dataset"):
         text = f"{cfg['data.dataset']}: {text}"
-    extra = [f"{k}={_show(cfg[k])}" for k in varying
-             if k in cfg and _show(cfg[k]) != "-" and cfg[k] != _freeze(_defaults().get(k))]
+    extra = off_default(cfg, varying)
     if extra:
         text += " " + " ".join(extra)
     if cal is None:
@@ -98,16 +96,11 @@ def experiments(records: List[RunRecord]) -> List[Experiment]:
 
     An experiment's colour is shared by its CAL and ID-only versions (the same model otherwise).
     """
-    records = completed(records)
-    varying = varying_fields(records)
-    groups: Dict[Tuple, List[RunRecord]] = defaultdict(list)
-    for r in records:
-        groups[experiment_key(r, varying)].append(r)
-    keys = sorted(groups, key=repr)
-    several = _several([dict(k) for k in keys])
-    out = [Experiment(k, sorted(groups[k], key=lambda r: r.seed), _label(dict(k), varying, several,
-                                                                          bool(dict(k)["cal.enabled"])))
-           for k in keys]
+    varying, groups = group_experiments(records)
+    several = _several([dict(k) for k, _ in groups])
+    out = [Experiment(k, sorted(runs, key=lambda r: r.seed), _label(dict(k), varying, several,
+                                                                     bool(dict(k)["cal.enabled"])))
+           for k, runs in groups]
     families: Dict[Tuple, int] = {}
     for e in out:
         family = tuple(kv for kv in e.key if kv[0] != "cal.enabled")

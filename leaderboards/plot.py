@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from benchmark.records import RunRecord
 
-from .tables import _defaults, _freeze, _metric, _show, cal_pairs
+from .tables import _metric, cal_pairs, off_default
 
 PANELS: Tuple[Tuple[str, str], ...] = (("general", "mAP"), ("cc", "mAP"))
 ROW_H, TOP, PANEL_W, GAP, RIGHT, BOTTOM = 26, 58, 260, 40, 20, 34
@@ -39,8 +39,7 @@ def _rows(records: List[RunRecord], panels: Sequence[Tuple[str, str]]) -> List[T
         if len(datasets) > 1:
             label = f"{cfg['data.dataset']}: {label}"
         # fields that vary, where this experiment is off the suite's default (kept short)
-        extra = [f"{k}={_show(cfg[k])}" for k in varying
-                 if _show(cfg[k]) != "-" and cfg[k] != _freeze(_defaults().get(k))]
+        extra = off_default(cfg, varying)
         if extra:
             label += " " + " ".join(extra)
         cells = []

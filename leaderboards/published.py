@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -39,10 +38,11 @@ import yaml
 from benchmark.records import RunRecord
 from ccvid.catalog import DATASETS
 
-from .tables import _metric, completed, config_of, experiment_key, fmt, mean_std, varying_fields
+from .tables import (DEFAULT_COLUMNS, PROTOCOL_NAMES, _defaults, _metric, _show, column_header, config_of, fmt,
+                     group_experiments, mean_std)
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "published")
-PROTOCOLS = ("general", "cc", "sc")
+PROTOCOLS = PROTOCOL_NAMES
 METRICS = ("top1", "mAP")
 OBJECTIVES = {
     "id": "without CAL: the ID loss, or a registered model's own losses (TCLNet, GaitSet), as the suite runs "
@@ -57,7 +57,7 @@ FILE_KEYS = {"short": True, "source": True, "url": False, "selection": True, "ev
              "todo": False, "rows": True}
 ROW_KEYS = {"dataset", "model", "objective", "label", "metrics", "gain_over", "gain", "table", "note", "todo",
             "selection", "evaluation", "requires"}
-COLUMNS: Tuple[Tuple[str, str], ...] = (("general", "top1"), ("general", "mAP"), ("cc", "top1"), ("cc", "mAP"))
+COLUMNS = DEFAULT_COLUMNS
 SC_COLUMNS: Tuple[Tuple[str, str], ...] = (("sc", "top1"), ("sc", "mAP"))
 NO_MATCH = "no published row matches these records (dataset, model, objective)"
 
@@ -206,15 +206,10 @@ def _row(row: Any, where: str) -> Dict[str, Any]:
     if not isinstance(requires, dict):
         raise PublishedError(f"{where}.requires: expected a mapping of dotted config fields (eval.shot: multi)")
     for k in requires:
-        if k not in _config_fields():
+        if k not in _defaults():
             raise PublishedError(f"{where}.requires.{k}: not a config field (dotted, e.g. eval.shot)")
     out["requires"] = dict(requires)
     return out
-
-
-def _config_fields() -> Dict[str, Any]:
-    from benchmark.config import Config
-    return Config().flat()
 
 
 def _text(value: Any, where: str) -> None:
@@ -275,21 +270,14 @@ def comparison_rows(records: List[RunRecord], published: List[PublishedRow],
     ``selection="reference"``: ours at the epochs the reference's rule kept (chosen on the test set), for the
     records that name a rule. No match: rows is empty.
     """
-    records = completed(records)
-    if selection == "reference":
-        records = [r for r in records if r.reference_selection and r.reference_selection.get("metrics")]
-    varying = varying_fields(records)
-    groups: Dict[Tuple, List[RunRecord]] = defaultdict(list)
-    for r in records:
-        groups[experiment_key(r, varying)].append(r)
+    varying, groups = group_experiments(records, selection)
     pairs = []
-    for key, runs in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+    for key, runs in groups:
         cfg = config_of(runs[0])
         pairs += [(dict(key), runs, row) for row in published if matches(row, cfg)]
     columns = COLUMNS + (SC_COLUMNS if any(row.metrics.get("sc") for _, _, row in pairs) else ())
     headers = ["dataset", "model", "backbone", "objective", *varying, "seeds", "published", "source", "selection",
-               *[h for p, m in columns for h in (f"ours {_short(p)} {m}", f"pub {_short(p)} {m}",
-                                                  f"Δ {_short(p)} {m}")]]
+               *[f"{side} {column_header(p, m)}" for p, m in columns for side in ("ours", "pub", "Δ")]]
     rows = []
     for cfg, runs, row in pairs:
         cells = []
@@ -302,16 +290,6 @@ def comparison_rows(records: List[RunRecord], published: List[PublishedRow],
         rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], objective_of(cfg),
                      *[_show(cfg[k]) for k in varying], len(runs), label, row.short, row.selection, *cells])
     return headers, rows
-
-
-def _short(protocol: str) -> str:
-    return "gen" if protocol == "general" else protocol
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, tuple):
-        return ",".join(_show(x) if not isinstance(x, tuple) else f"{x[0]}={_show(x[1])}" for x in v) or "-"
-    return str(v)
 
 
 def sources(rows: List[PublishedRow]) -> List[str]:

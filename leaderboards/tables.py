@@ -93,22 +93,37 @@ def fmt(values: List[Optional[float]], scale: float = 100.0, signed: bool = Fals
     return text + (f" ± {s:.1f}" if len(vals) > 1 else "")
 
 
-def leaderboard_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS,
-                     selection: str = "last") -> Tuple[List[str], List[List[str]]]:
-    """Mean ± std over seeds per experiment. ``selection="reference"``: the epochs the reference's rule kept
-    (chosen on the test set), for the records that name a rule; a column says which epochs."""
+def group_experiments(records: List[RunRecord], selection: str = "last") -> Tuple[List[str], List[Tuple[Tuple, List[RunRecord]]]]:
+    """(config fields that vary, [(experiment key, its runs)] in a stable order) of the completed records.
+
+    ``selection="reference"`` keeps only the records whose reference rule chose an epoch with metrics.
+    """
     records = completed(records)
     if selection == "reference":
         records = [r for r in records if r.reference_selection and r.reference_selection.get("metrics")]
     varying = varying_fields(records)
-    groups: Dict[Tuple, List[Dict[str, Any]]] = defaultdict(list)
+    groups: Dict[Tuple, List[RunRecord]] = defaultdict(list)
     for r in records:
         groups[experiment_key(r, varying)].append(r)
+    return varying, sorted(groups.items(), key=lambda kv: repr(kv[0]))
+
+
+def off_default(cfg: Dict[str, Any], varying: Sequence[str]) -> List[str]:
+    """``field=value`` for the varying fields where this experiment is set and off the suite's default."""
+    return [f"{k}={_show(cfg[k])}" for k in varying
+            if k in cfg and _show(cfg[k]) != "-" and cfg[k] != _freeze(_defaults().get(k))]
+
+
+def leaderboard_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS,
+                     selection: str = "last") -> Tuple[List[str], List[List[str]]]:
+    """Mean ± std over seeds per experiment. ``selection="reference"``: the epochs the reference's rule kept
+    (chosen on the test set), for the records that name a rule; a column says which epochs."""
+    varying, groups = group_experiments(records, selection)
     extra = ["rule", "epochs kept"] if selection == "reference" else []
     headers = ["dataset", "model", "backbone", "CAL", *varying, "seeds", *extra,
-               *[f"{p if p != 'general' else 'gen'} {m}" for p, m in columns], "train min"]
+               *[column_header(p, m) for p, m in columns], "train min"]
     rows = []
-    for key, runs in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+    for key, runs in groups:
         cfg = dict(key)
         kept = [] if selection == "last" else [
             ",".join(sorted({r.reference_selection["rule"] for r in runs})),
@@ -151,7 +166,7 @@ def cal_gain_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS) -> Tuple[Li
     """CAL minus no-CAL, paired by seed (and by every other config field)."""
     varying, groups = cal_pairs(records)
     headers = ["dataset", "model", "backbone", *varying, "paired seeds",
-               *[f"Δ {p if p != 'general' else 'gen'} {m}" for p, m in columns], "Δ cc mAP per seed"]
+               *[f"Δ {column_header(p, m)}" for p, m in columns], "Δ cc mAP per seed"]
     rows = []
     for cfg, pairs in groups:
         deltas = []
