@@ -10,7 +10,6 @@ import argparse
 import math
 import os
 import shlex
-import stat
 import sys
 from typing import Any, List, Optional, Tuple
 
@@ -179,14 +178,11 @@ def _print_published(records: List[RunRecord], published, fmt_name: str) -> None
 def load_checked(paths: List[str]) -> Tuple[List[RunRecord], List[RunRecord]]:
     """(complete records, failed ones) from files or folders; :class:`RecordError` names the first bad file.
 
-    A path that is not a regular file (a FIFO, a device) is refused before it is opened; a complete
-    record must hold what the tables read (:func:`check_record`).
+    A path that is not a regular file (a FIFO, a device) is refused before it is opened (:func:`read_record`);
+    a complete record must hold what the tables read (:func:`check_record`).
     """
     complete, failed = [], []
     for path in record_paths(paths):
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise RecordError(f"{path}: not a regular file; a run record is a record.json file")
         record = read_record(path)
         status = record.status
         if status == "failed":
