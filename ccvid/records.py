@@ -147,29 +147,37 @@ def open_image(path: str):
         raise DatasetError(f"{path}: cannot decode image ({e})") from None
 
 
-def list_frames(folder: str) -> Tuple[str, ...]:
-    """Sorted image files of a frame folder (file names only). Raises DatasetError when empty, or naming an
-    image-named entry that is not a regular file (a FIFO, a device, a folder: never opened)."""
-    frames = []
+def image_names(folder: str, what: str = "frame folder", entry: str = "frame file",
+                allow_empty: bool = False) -> List[str]:
+    """Sorted names of the image files of ``folder`` (other files are ignored); DatasetError naming the
+    folder (as ``what``) when it is missing, not a folder, unreadable or, unless ``allow_empty``, holds no
+    image, or naming an image-named entry (as ``entry``) that is not a regular file (a FIFO, a device, a
+    folder, a broken link: never opened)."""
+    names = []
     try:
         with os.scandir(folder) as entries:
-            for entry in entries:
-                if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            for e in entries:
+                if not e.name.lower().endswith(IMAGE_EXTENSIONS):
                     continue
-                if not entry.is_file():  # from the directory listing, no extra stat (links are followed)
-                    st = stat_file(entry.path)
+                if not e.is_file():  # from the directory listing, no extra stat (links are followed)
+                    st = stat_file(e.path)
                     kind = "a broken link" if st is None else file_kind(st.st_mode)
-                    raise DatasetError(f"{entry.path}: frame file is {kind}, not a regular file")
-                frames.append(entry.name)
+                    raise DatasetError(f"{e.path}: {entry} is {kind}, not a regular file")
+                names.append(e.name)
     except FileNotFoundError:
-        raise DatasetError(f"{folder}: frame folder not found") from None
+        raise DatasetError(f"{folder}: {what} not found") from None
     except NotADirectoryError:
-        raise DatasetError(f"{folder}: frame folder is not a folder") from None
+        raise DatasetError(f"{folder}: {what} is not a folder") from None
     except OSError as e:
-        raise DatasetError(f"{folder}: cannot list frame folder ({e.strerror or type(e).__name__})") from None
-    if not frames:
-        raise DatasetError(f"{folder}: frame folder has no image files")
-    return tuple(sorted(frames))
+        raise DatasetError(f"{folder}: cannot list {what} ({e.strerror or type(e).__name__})") from None
+    if not names and not allow_empty:
+        raise DatasetError(f"{folder}: {what} has no image files")
+    return sorted(names)
+
+
+def list_frames(folder: str) -> Tuple[str, ...]:
+    """Sorted image files of a frame folder (file names only); see :func:`image_names` for what is refused."""
+    return tuple(image_names(folder))
 
 
 def build_pid2clothes(train: Sequence[Tracklet], num_pids: int, num_clothes: int) -> np.ndarray:

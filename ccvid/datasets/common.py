@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from ..records import (IMAGE_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes, file_kind,
-                       read_file_bytes, stat_file)
+from ..records import (DatasetError, ReIDDataset, Tracklet, build_pid2clothes, image_names, read_file_bytes,
+                       stat_file)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -107,10 +107,6 @@ def refuse_duplicate_names(paths: Iterable[str], what: str = "image") -> None:
             raise DatasetError(f"{path}: duplicated {what}: the same file name as {first}")
 
 
-def is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
 def image_files(folder: str, what: str = "image folder", allow_empty: bool = False) -> List[str]:
     """Sorted image file names of ``folder`` (other files are ignored).
 
@@ -118,23 +114,7 @@ def image_files(folder: str, what: str = "image folder", allow_empty: bool = Fal
     refused by name, never opened.
     """
     require_dir(folder, what)
-    names = []
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if not is_image(entry.name):
-                    continue
-                if not entry.is_file():  # from the listing; links are followed
-                    st = stat_file(entry.path)
-                    kind = "a broken link" if st is None else file_kind(st.st_mode)
-                    raise DatasetError(f"{entry.path}: image file is {kind}, not a regular file")
-                names.append(entry.name)
-    except OSError as e:
-        raise DatasetError(f"{folder}: cannot list {what} ({e.strerror or type(e).__name__})") from None
-    names.sort()
-    if not names and not allow_empty:
-        raise DatasetError(f"{folder}: {what} has no image files")
-    return names
+    return image_names(folder, what, "image file", allow_empty)
 
 
 def subfolders(folder: str, what: str = "folder") -> List[str]:
