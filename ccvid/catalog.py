@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Tuple
 from .datasets import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
                        read_vcclothes_cc, read_vcclothes_sc)
 from .datasets.ccvid import read_ccvid
-from .capture import captured_stderr
+from .capture import captured_stderr, decoder_reason, quiet_decord
 from .records import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, file_kind,
                       frame_paths, stat_file)
 
@@ -96,29 +96,6 @@ def read_dataset(name: str, root: str, **options: Any) -> ReIDDataset:
     return info.reader(root, **options)
 
 
-def _decord():
-    """decord with FFmpeg's logging off, or None when it is not installed."""
-    try:
-        import decord
-    except ImportError:
-        return None
-    decord.logging.set_level(decord.logging.QUIET)
-    return decord
-
-
-def _reason(e: BaseException, logged: str = "") -> str:
-    """A short reason: FFmpeg's own (``ERROR opening: PATH, REASON``) when it logged one, else the last line of
-    the exception without decord's "[time] /src/file.cc:123: " prefix."""
-    lines = [ln for ln in (logged + "\n" + str(e)).splitlines() if ln.strip()]
-    for ln in lines:
-        if "ERROR opening" in ln and ", " in ln:
-            return ln.rsplit(", ", 1)[1].strip()[:200]
-    text = lines[-1] if lines else type(e).__name__
-    if text.startswith("[") and "] " in text:
-        text = text.split(": ", 1)[-1]
-    return text.strip()[:200]
-
-
 def _decode_image(path: str) -> None:
     """Decode the whole image with PIL (a JPEG at 1/8 scale, which still reads every byte): a garbage or
     truncated file raises."""
@@ -146,7 +123,7 @@ def _decode_video(path: str, decord) -> int:
         else:
             failure = None
     if failure is not None:
-        raise ValueError(_reason(failure, logged())) from None
+        raise ValueError(decoder_reason(failure, logged())) from None
     if n == 0:
         raise ValueError("no frames")
     return n
@@ -167,7 +144,7 @@ def _verify_file(path: str, decord) -> None:
             _decode_video(path, decord)
     except Exception as e:  # PIL's UnidentifiedImageError / OSError, a video's reason, ...
         raise DatasetError(f"{path}: cannot decode {'image' if ext in IMAGE_EXTENSIONS else 'video'} "
-                           f"({_reason(e)})") from None
+                           f"({decoder_reason(e)})") from None
 
 
 def verify_dataset_files(data: ReIDDataset) -> int:
@@ -178,7 +155,10 @@ def verify_dataset_files(data: ReIDDataset) -> int:
     """
     from .progress import bar
 
-    decord = _decord()
+    try:
+        decord = quiet_decord()
+    except ImportError:  # videos are then only checked to be regular files
+        decord = None
     total = sum(len(getattr(data, split)) for split in SPLITS)
     checked = 0
     with bar(total=total, unit="tracklet", desc=f"verify {data.name}", file=sys.stderr) as bars:

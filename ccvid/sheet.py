@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .capture import decodable_width, quiet_decord
 from .files import write_atomically
 from .records import DatasetError, ReIDDataset, Tracklet, open_image
 
@@ -154,17 +155,16 @@ def _open_image(path: str) -> Image.Image:
 def _video_frames(path: str, k: int, thumb: Tuple[int, int]) -> Optional[List[Image.Image]]:
     """``k`` frames of a video with decord, or None when decord is missing or cannot read it."""
     try:
-        import decord
+        decord = quiet_decord()
     except ImportError:
         return None
     try:
-        decord.logging.set_level(decord.logging.QUIET)
         try:
             vr = decord.VideoReader(path)
             frames = vr.get_batch(_frame_indices(len(vr), k)).asnumpy()
         except Exception:
             # decord 0.6 cannot copy rows that are not a multiple of 32 bytes: decode at a width it can
-            vr = decord.VideoReader(path, height=thumb[0], width=-(-thumb[1] // 32) * 32)
+            vr = decord.VideoReader(path, height=thumb[0], width=decodable_width(thumb[1]))
             frames = vr.get_batch(_frame_indices(len(vr), k)).asnumpy()
     except Exception:
         return None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ccvid.capture import captured_stderr
+from ccvid.capture import captured_stderr, decodable_width, decoder_reason, quiet_decord
 from ccvid.records import DatasetError, Tracklet, open_image
 
 Size = Tuple[int, int]  # (height, width)
@@ -243,25 +242,6 @@ class FolderReader(FrameReader):
 
 
 # ----------------------------------------------------------------------------- videos
-def _decord():
-    """Import decord lazily (workers pay only when videos are read) with FFmpeg's own logging off,
-    so a corrupt file gives our one-line error and not FFmpeg's lines on stderr."""
-    import decord
-
-    decord.logging.set_level(decord.logging.QUIET)
-    return decord
-
-
-def _reason(e: Exception, logged: str = "") -> str:
-    """A short reason from decord's exception or log, without its "[time] /src/file.cc:123: " prefixes."""
-    lines = [ln for ln in (logged + "\n" + str(e)).splitlines() if ln.strip()]
-    for ln in lines:  # FFmpeg's own explanation is the most useful one, e.g. "Invalid data found ..."
-        if ", " in ln and "ERROR opening" in ln:
-            return ln.rsplit(", ", 1)[1].strip()[:200]
-    text = lines[-1] if lines else type(e).__name__
-    return re.sub(r"^\[[0-9:]+\] \S+:\d+: ", "", text).strip()[:200]
-
-
 def _after_fork_in_child() -> None:
     """A lock held by another thread at fork time would stay held in the child forever."""
     global _POOLS_LOCK
@@ -270,16 +250,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def decodable_width(width: int) -> int:
-    """decord 0.6 fails to copy frames whose RGB row is not a multiple of 32 bytes
-    ("Check failed: from_size == to_size"): decode such widths at the next multiple of 32."""
-    return -(-width // 32) * 32
-
-
-def _resize_width(frames: np.ndarray, width: int) -> np.ndarray:
-    return resize_frames(frames, (frames.shape[1], width))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -321,7 +291,7 @@ class _VideoHandle(FrameHandle):
         try:
             frames = self.vr.get_batch(unique).asnumpy()
         except Exception as e:
-            raise DatasetError(f"{self.path}: cannot decode frames ({_reason(e)})") from None
+            raise DatasetError(f"{self.path}: cannot decode frames ({decoder_reason(e)})") from None
         if len(frames) != len(unique):
             raise DatasetError(f"{self.path}: decoded {len(frames)} frames for {len(unique)} requested")
         return _gather(resize_frames(frames, self.size, self.interpolation), unique, indices)
@@ -358,7 +328,7 @@ class VideoFileReader(FrameReader):
 
     def _open(self, path: str, size: Optional[Size]):
         """A decord VideoReader decoding at ``size`` (None: the stored size)."""
-        decord = _decord()
+        decord = quiet_decord()
 
         if not os.path.isfile(path):
             raise DatasetError(f"{path}: video file not found")
@@ -375,7 +345,7 @@ class VideoFileReader(FrameReader):
             else:
                 failure = None
         if failure is not None:
-            raise DatasetError(f"{path}: cannot decode video ({_reason(failure, captured())})") from None
+            raise DatasetError(f"{path}: cannot decode video ({decoder_reason(failure, captured())})") from None
         if len(vr) == 0:
             raise DatasetError(f"{path}: video has no frames")
         return vr
