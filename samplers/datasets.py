@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ccvid.records import DatasetError, Tracklet, frame_paths
+from ccvid.records import Tracklet, frame_paths
 
 from .clips import TEST_CLIPS, dense_pieces, eval_clip_indices, train_clip_indices
 from .encoded import EncodedClip, check_encodable, read_bytes
 from .memory import MemoryFrames
-from .readers import Size, check_interpolation, reader_for, tracklet_length
+from .readers import Size, check_interpolation, distinct_frames, reader_for, tracklet_length
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -123,10 +123,7 @@ class TrainClips(Dataset):
     def _encoded(self, t: Tracklet, idx: Sequence[int], flip: bool) -> EncodedClip:
         files = frame_paths(t)
         if t.frames:
-            bad = [i for i in idx if not 0 <= i < len(files)]
-            if bad:
-                raise DatasetError(f"{t.source}: frame {bad[0]} requested but the folder has {len(files)} frames")
-            unique = sorted(set(int(i) for i in idx))
+            unique = distinct_frames(t.source, idx, len(files))
         else:  # an image: every frame of the clip is the one image
             unique, idx = [0], [0] * len(idx)
         paths = [files[i] for i in unique]

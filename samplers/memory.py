@@ -32,9 +32,9 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ccvid.records import DatasetError, Tracklet, frame_paths, open_image
+from ccvid.records import Tracklet, frame_paths, open_image
 
-from .readers import Size, _decode_image, _gather, _resize_all
+from .readers import Size, _decode_image, _gather, _resize_all, distinct_frames
 
 MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 pixels "auto" keeps in memory
 CACHE_MODES = ("auto", "on", "off")
@@ -179,9 +179,5 @@ class MemoryFrames:
         if self.images[k]:  # an image is every frame asked of it, as its reader has it
             img = _resize_all([self.frame(start)], size, interpolation)[0]
             return np.broadcast_to(img, (len(indices),) + img.shape).copy()
-        n = int(self.first[k + 1]) - start
-        bad = [i for i in indices if not 0 <= i < n]
-        if bad:
-            raise DatasetError(f"{self.sources[k]}: frame {bad[0]} requested but the folder has {n} frames")
-        unique = sorted(set(int(i) for i in indices))
+        unique = distinct_frames(self.sources[k], indices, int(self.first[k + 1]) - start)
         return _gather(_resize_all([self.frame(start + i) for i in unique], size, interpolation), unique, indices)

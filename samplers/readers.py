@@ -197,6 +197,15 @@ class FrameHandle:
         self.close()
 
 
+def distinct_frames(source: str, indices: Sequence[int], n: int, holder: str = "folder") -> List[int]:
+    """The sorted distinct frames a read of ``indices`` decodes; DatasetError naming ``source`` when one is
+    outside the ``n`` frames of the folder or video (``holder``)."""
+    bad = [i for i in indices if not 0 <= i < n]
+    if bad:
+        raise DatasetError(f"{source}: frame {bad[0]} requested but the {holder} has {n} frames")
+    return sorted(set(int(i) for i in indices))
+
+
 def _gather(frames: np.ndarray, unique: Sequence[int], indices: Sequence[int]) -> np.ndarray:
     """Frames decoded for ``unique`` (sorted, distinct) rearranged in the order of ``indices``."""
     if len(unique) == len(indices) and list(unique) == list(indices):
@@ -216,11 +225,7 @@ class _FolderHandle(FrameHandle):
         if not t.frames:  # an image: a one-frame tracklet
             img = _load_image(t.source, size, self.interpolation)
             return np.broadcast_to(img, (len(indices),) + img.shape).copy()
-        n = len(t.frames)
-        bad = [i for i in indices if not 0 <= i < n]
-        if bad:
-            raise DatasetError(f"{t.source}: frame {bad[0]} requested but the folder has {n} frames")
-        unique = sorted(set(int(i) for i in indices))
+        unique = distinct_frames(t.source, indices, len(t.frames))
         paths = [os.path.join(t.source, t.frames[i]) for i in unique]
         decoded = _decode_many(paths, self.threads)
         return _gather(_resize_all(decoded, size, self.interpolation), unique, indices)
@@ -283,11 +288,7 @@ class _VideoHandle(FrameHandle):
         return len(self.vr)
 
     def read(self, indices: Sequence[int]) -> np.ndarray:
-        n = len(self.vr)
-        bad = [i for i in indices if not 0 <= i < n]
-        if bad:
-            raise DatasetError(f"{self.path}: frame {bad[0]} requested but the video has {n} frames")
-        unique = sorted(set(int(i) for i in indices))
+        unique = distinct_frames(self.path, indices, len(self.vr), "video")
         try:
             frames = self.vr.get_batch(unique).asnumpy()
         except Exception as e:
