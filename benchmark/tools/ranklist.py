@@ -158,39 +158,15 @@ def _font(size: int):
 def middle_frame(item):
     """The middle frame of a tracklet as an RGB PIL image, or None when it cannot be read.
 
-    Frame folders (``.frames`` + ``.source``) and single images are read with PIL; videos
-    with decord when it is installed.
+    The sample sheet's reader (:func:`ccvid.sheet.tracklet_frames`): frame folders and single images
+    with PIL, videos with decord when it is installed.
     """
-    from PIL import Image
-    frames = getattr(item, "frames", ()) or ()
-    source = getattr(item, "source", None)
-    if not source:
-        return None
+    from ccvid.sheet import tracklet_frames
     try:
-        if frames:
-            with Image.open(os.path.join(source, frames[len(frames) // 2])) as im:
-                return im.convert("RGB")
-        kind = getattr(item, "kind", "image")
-        if kind == "video":
-            return _video_frame(source)
-        if kind == "image":
-            with Image.open(source) as im:
-                return im.convert("RGB")
+        frames = tracklet_frames(item, 1, (TILE_H, TILE_W))
     except Exception:  # an unreadable frame is a grey tile, never a failed picture
         return None
-    return None
-
-
-def _video_frame(path: str):
-    try:
-        import decord
-    except ImportError:
-        return None
-    from PIL import Image
-    reader = decord.VideoReader(path, num_threads=1)
-    if len(reader) == 0:
-        return None
-    return Image.fromarray(reader[len(reader) // 2].asnumpy()).convert("RGB")
+    return frames[0] if frames else None
 
 
 def _tile(item):
