@@ -17,7 +17,6 @@ ranked lists into ``<run folder>/rank-list.png`` (or ``--out DIR``).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -264,20 +263,17 @@ def rank_list_from_checkpoint(path: str, queries: int, out_dir: Optional[str] = 
     """``benchmark test RUN --rank-list N``: (the metrics, the picture's path).
 
     The test features are extracted once: scored as ``benchmark test`` scores them, written to
-    ``save_features`` (or a temporary folder) and read back for the ranked lists, drawn into
-    ``out_dir/rank-list.png`` (default: the run folder, beside ``model.pt``).
+    ``save_features`` when given, and ranked for the lists drawn into ``out_dir/rank-list.png``
+    (default: the run folder, beside ``model.pt``).
     """
-    from ..evaluation import load_features_npz
     from ..training.checkpoint import saved_model_and_data
-    from ..training.session import evaluate_model
+    from ..training.session import export_features, score_features, test_features
 
     model, cfg, data, device, path = saved_model_and_data(path, model_name, data_root)
     figure = os.path.join(out_dir or os.path.dirname(os.path.abspath(path)), "rank-list.png")
-    with tempfile.TemporaryDirectory(prefix="rank-list-") as tmp:
-        folder = save_features or tmp
-        metrics = evaluate_model(model, data, cfg, device, save_features=folder)
-        q = load_features_npz(os.path.join(folder, "query.npz"))
-        g = load_features_npz(os.path.join(folder, "gallery.npz"))
-    rank_list_figure(data.query, data.gallery, q["features"], g["features"], figure, queries=queries, top_k=top_k,
-                     seed=seed)
+    q, g = test_features(model, data, cfg, device)
+    if save_features:
+        export_features(q, g, data, save_features)
+    metrics = score_features(q, g, data, cfg, device)
+    rank_list_figure(data.query, data.gallery, q.numpy(), g.numpy(), figure, queries=queries, top_k=top_k, seed=seed)
     return metrics, figure

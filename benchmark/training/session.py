@@ -66,11 +66,11 @@ def evaluate_model(model, data, cfg: Config, device, save_features: Optional[str
     if distributed.world_size() > 1:
         distributed.sync_buffers(model)
         q, g = test_features(model, data, cfg, device)
-        return distributed.broadcast(_score(q, g, data, cfg, device) if distributed.is_main() else None)
+        return distributed.broadcast(score_features(q, g, data, cfg, device) if distributed.is_main() else None)
     q, g = test_features(model, data, cfg, device)
     if save_features:
         export_features(q, g, data, save_features)
-    return _score(q, g, data, cfg, device)
+    return score_features(q, g, data, cfg, device)
 
 
 def export_features(q, g, data, folder: str) -> None:
@@ -92,7 +92,8 @@ def _with_clothes(data) -> bool:
     return bool({"cc", "sc"} & set(data.meta.get("protocols", ("general", "cc", "sc"))))
 
 
-def _score(q, g, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
+def score_features(q, g, data, cfg: Config, device) -> Dict[str, Optional[dict]]:
+    """The metrics of test features under the config's protocol (multi- or single-shot, metric, re-ranking)."""
     lab = lambda items, a: np.array([getattr(t, a) for t in items])  # noqa: E731
     with_clothes = _with_clothes(data)
     score = evaluate if cfg.eval.shot == "multi" else partial(evaluate_single_shot, draws=cfg.eval.draws, seed=0)
