@@ -8,12 +8,11 @@ epoch would record ``cal: true`` for a run that trained none).
 """
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from typing import List, Optional, Sequence, Tuple
 
-from .compose import ConfigError
+from .compose import ConfigError, did_you_mean
 from .schema import Config
 
 SAMPLING_MODES = ("stride", "tsn")
@@ -22,9 +21,7 @@ BACKENDS = ("auto", "frames", "video")
 
 def _choice(key: str, value, allowed: Sequence[str]) -> None:
     if value not in allowed:
-        close = difflib.get_close_matches(str(value), allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{key}: expected {', '.join(allowed)}, got {value!r}{hint}")
+        raise ConfigError(f"{key}: expected {', '.join(allowed)}, got {value!r}{did_you_mean(value, allowed)}")
 
 
 def _at_least(key: str, value: int, low: int) -> None:
@@ -49,8 +46,7 @@ def _data(cfg: Config) -> None:
     if d.dataset != "embedded":
         from ccvid.catalog import DATASETS
         if d.dataset not in DATASETS:
-            close = difflib.get_close_matches(d.dataset, list(DATASETS) + ["embedded"], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(d.dataset, list(DATASETS) + ["embedded"])
             raise ConfigError(f"data.dataset {d.dataset!r}: unknown dataset{hint} (see 'benchmark datasets')")
         if not d.root:
             raise ConfigError(f"data.dataset {d.dataset} needs --data-root DIR ({DATASETS[d.dataset].description})")

@@ -53,9 +53,8 @@ def preset_path(name: str) -> Path:
         known = presets()
         if not known:
             raise ConfigError(f"--preset {name}: no built-in configs found in {CONFIG_DIR}")
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"--preset {name!r}: unknown preset{hint}; choose from {', '.join(known)}")
+        raise ConfigError(f"--preset {name!r}: unknown preset{did_you_mean(name, known)}; choose from "
+                          f"{', '.join(known)}")
     return path
 
 
@@ -157,6 +156,12 @@ def _set(tree: Dict[str, Any], dotted: str, value: Any) -> None:
     tree[leaf] = value
 
 
+def did_you_mean(word: Any, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``word``, or "" when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 # --------------------------------------------------------------------------- overrides
 OVERRIDE_WORD = re.compile(r"^[A-Za-z_][\w.]*=")  # a KEY=VALUE word on a command line or in a sweep spec
 
@@ -208,8 +213,7 @@ def _explain(e: OmegaConfBaseException, layer: _Layer) -> str:
     key = getattr(e, "full_key", "") or ""
     msg = str(getattr(e, "msg", e)).splitlines()[0]
     if "not in" in msg or "Key '" in msg and "not" in msg:
-        close = difflib.get_close_matches(key, leaf_keys() + list(FLAT_ALIASES), n=1)
-        msg = "unknown config field" + (f"; did you mean {close[0]!r}?" if close else "")
+        msg = "unknown config field" + did_you_mean(key, leaf_keys() + list(FLAT_ALIASES))
     where = f"{layer.path}{line_of(layer.path, key)}: " if layer.path else f"{layer.origin} "
     return f"{where}{key}: {msg}"
 

@@ -30,7 +30,6 @@ again with ``O_EXCL``.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import os
@@ -41,7 +40,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 
 from ..config import ConfigError, from_dict, presets
-from ..config.compose import OVERRIDE_WORD, line_of, load_yaml, preset_path
+from ..config.compose import OVERRIDE_WORD, did_you_mean, line_of, load_yaml, preset_path
 from ..records import RecordError, now_iso, read_record, record_paths
 
 OBJECTIVES = ("id", "cal")
@@ -106,9 +105,8 @@ def read_spec(path: str) -> Spec:
     data = _load(path)
     for key in data:
         if key not in REQUIRED + OPTIONAL:
-            close = difflib.get_close_matches(str(key), REQUIRED + OPTIONAL, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise _error(path, key, f"unknown key{hint} (keys: {', '.join(REQUIRED + OPTIONAL)})")
+            raise _error(path, key, f"unknown key{did_you_mean(key, REQUIRED + OPTIONAL)} (keys: "
+                                    f"{', '.join(REQUIRED + OPTIONAL)})")
     for key in REQUIRED:
         if key not in data:
             raise _error(path, key, "missing (required: " + ", ".join(REQUIRED) + ")")
@@ -217,10 +215,8 @@ def _config_exists(path: str, name: str) -> None:
         return
     known = presets()
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise _error(path, "configs", f"{name!r}: neither a preset nor a YAML file{hint} (presets: "
-                                      f"{', '.join(known)})")
+        raise _error(path, "configs", f"{name!r}: neither a preset nor a YAML file{did_you_mean(name, known)} "
+                                      f"(presets: {', '.join(known)})")
 
 
 # --------------------------------------------------------------------------- identity and records
