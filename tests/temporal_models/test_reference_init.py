@@ -13,14 +13,6 @@ from temporal_models.tclnet import TSB
 NONLOCAL_MODELS = ["nonlocal", "ap3d_nl"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def clip(b=2, t=4, h=64, w=32, seed=0):
     return torch.randn(b, 3, t, h, w, generator=torch.Generator().manual_seed(seed))
 

@@ -15,15 +15,6 @@ ZOO = ["baseline", "i3d", "nonlocal", "ap3d", "ap3d_nl", "tclnet", "gaitset"]
 VIDEO_RESNETS = ["i3d", "nonlocal", "ap3d", "ap3d_nl"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny workloads: one thread is as fast and does not thrash when other processes share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def clip(b=2, t=8, h=64, w=32, seed=0):
     return torch.randn(b, 3, t, h, w, generator=torch.Generator().manual_seed(seed))
 
