@@ -68,3 +68,15 @@ def deadline(seconds=60, what="the block"):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny workloads: one thread is as fast and does not thrash when other processes share the cores
+    (a module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

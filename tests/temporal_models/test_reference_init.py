@@ -11,6 +11,7 @@ from temporal_models.nonlocal_block import NonLocalBlock
 from temporal_models.tclnet import TSB
 
 NONLOCAL_MODELS = ["nonlocal", "ap3d_nl"]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def clip(b=2, t=4, h=64, w=32, seed=0):

@@ -13,6 +13,7 @@ from temporal_models.tclnet import TSB, TSE
 
 ZOO = ["baseline", "i3d", "nonlocal", "ap3d", "ap3d_nl", "tclnet", "gaitset"]
 VIDEO_RESNETS = ["i3d", "nonlocal", "ap3d", "ap3d_nl"]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def clip(b=2, t=8, h=64, w=32, seed=0):
