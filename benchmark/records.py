@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Dict, List, Optional
 
+from ccvid.base import UserError
 from ccvid.files import write_atomically
 
 from .config.schema import upgrade_config
@@ -36,7 +37,7 @@ RECORD_FORMAT = f"{FORMAT_PREFIX}{SCHEMA_VERSION}"
 PACKAGES = ("ccreid-bench", "torch", "torchvision", "decord", "numpy", "einops", "pillow", "av", "omegaconf")
 
 
-class RecordError(ValueError):
+class RecordError(UserError, ValueError):
     """A file that is not a run record of any known format; the message names it."""
 
 

@@ -1,99 +1,68 @@
-"""The dataset catalog: every readable dataset by name, and a checker that reports its statistics.
+"""The dataset catalog: read any registered dataset by name, and check a tree and report its statistics.
 
 >>> data = read_dataset("ltcc", "/data/LTCC_ReID")
 >>> print(format_check_report(check_dataset("mevid", "/data/mevid", verify_files=True)))
 
-``DATASETS`` maps a name to a :class:`DatasetInfo` (reader, kind, one-line
-description with the expected root folder, protocols the dataset reports).
+The datasets themselves are registered by their readers (:mod:`ccvid.registry`,
+:func:`~ccvid.registry.register_dataset`); importing this module registers the built-in ones
+(:mod:`ccvid.datasets`) and :data:`DATASETS` finds plugin packages' through their entry points.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import stat
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, List
 
-from .datasets import (read_deepchange, read_last, read_ltcc, read_mevid, read_prcc, read_vcclothes,
-                       read_vcclothes_cc, read_vcclothes_sc)
-from .datasets.ccvid import read_ccvid
+from . import datasets  # noqa: F401  (registers the built-in readers)
 from .capture import captured_stderr, decoder_reason, quiet_decord
 from .records import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, file_kind,
                       frame_paths, stat_file)
+from .registry import DATASETS, DatasetInfo
 
 SPLITS = ("train", "query", "gallery")
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    reader: Callable[..., ReIDDataset]
-    kind: str  # "image" or "video"
-    description: str
-    protocols: Tuple[str, ...]
-
-
-def _read_ccvid_catalog(root: str, backend: str = "auto") -> ReIDDataset:
-    """CCVID through :func:`read_ccvid`, with the catalog's ``meta``."""
-    data = read_ccvid(root, backend=backend, name="ccvid")
-    data.meta.setdefault("kind", "video")
-    data.meta.setdefault("protocols", ["general", "cc", "sc"])
-    return data
-
-
-_ALL = ("general", "cc", "sc")
-DATASETS: Dict[str, DatasetInfo] = {info.name: info for info in (
-    DatasetInfo("ccvid", _read_ccvid_catalog, "video",
-                "CCVID videos; root = the CCVID folder (train.txt, query.txt, gallery.txt, session1-3/)", _ALL),
-    DatasetInfo("mevid", read_mevid, "video",
-                "MEVID videos; root = the folder with train_name.txt, track_*_info.txt, query_IDX.txt, "
-                "bbox_train/, bbox_test/", _ALL),
-    DatasetInfo("ltcc", read_ltcc, "image",
-                "LTCC images; root = the LTCC_ReID folder (train/, query/, test/)", _ALL),
-    DatasetInfo("prcc", read_prcc, "image",
-                "PRCC RGB images; root = the prcc folder (rgb/train, rgb/test/A|B|C)", ("cc", "sc")),
-    DatasetInfo("vcclothes", read_vcclothes, "image",
-                "VC-Clothes images, all cameras; root = the VC-Clothes folder (train/, query/, gallery/)", _ALL),
-    DatasetInfo("vcclothes_sc", read_vcclothes_sc, "image",
-                "VC-Clothes, test cameras 2 and 3 (same clothes), general protocol as the reference scores it; "
-                "root = the VC-Clothes folder", ("general",)),
-    DatasetInfo("vcclothes_cc", read_vcclothes_cc, "image",
-                "VC-Clothes, test cameras 3 and 4 (clothes changing), general protocol as the reference scores it; "
-                "root = the VC-Clothes folder", ("general",)),
-    DatasetInfo("last", read_last, "image",
-                "LaST images; root = the last folder (train/, val/, test/); option split=test|val", ("general",)),
-    DatasetInfo("deepchange", read_deepchange, "image",
-                "DeepChange images; root = the DeepChangeDataset folder (*-set*/ + *-bbox.txt); "
-                "option split=test|val", ("general",)),
-)}
-
-
 def get_dataset(name: str) -> DatasetInfo:
-    """The catalog entry of ``name``; an unknown name raises with the known names and a suggestion."""
+    """The registered dataset ``name``; an unknown name raises with a suggestion and the known names."""
     info = DATASETS.get(name)
-    if info is None:
-        close = difflib.get_close_matches(name.lower(), list(DATASETS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise DatasetError(f"unknown dataset {name!r}{hint} (known: {', '.join(sorted(DATASETS))})")
+    if not isinstance(info, DatasetInfo):
+        raise DatasetError(f"dataset {name!r}: its entry point names {type(info).__name__} {info!r}, not a module "
+                           "whose import registers readers with register_dataset")
     return info
 
 
-def _options(info: DatasetInfo) -> List[str]:
-    params = list(inspect.signature(info.reader).parameters.values())[1:]  # after root
+def dataset_infos() -> List[DatasetInfo]:
+    """Every registered dataset (built-in ones first, then plugins), in registration order."""
+    return [get_dataset(name) for name in DATASETS.names()]
+
+
+def reader_options(info: DatasetInfo) -> List[str]:
+    """The keyword options of ``info``'s reader (its parameters after ``root``)."""
+    params = list(inspect.signature(info.reader).parameters.values())[1:]
     return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
-def read_dataset(name: str, root: str, **options: Any) -> ReIDDataset:
-    """Read dataset ``name`` from ``root`` with the reader's keyword ``options``."""
+def read_dataset(name: str, root: Any, **options: Any) -> ReIDDataset:
+    """Read dataset ``name`` from ``root`` with the reader's keyword ``options``.
+
+    The dataset is stamped with the registered name, kind and protocols (``meta["kind"]``,
+    ``meta["protocols"]``), which the reader does not state.
+    """
     info = get_dataset(name)
-    accepted = _options(info)
+    accepted = reader_options(info)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise DatasetError(f"{name}: unknown option(s) {', '.join(unknown)} "
                            f"(accepted: {', '.join(accepted) or 'none'})")
-    return info.reader(root, **options)
+    data = info.reader(root, **options)
+    if not isinstance(data, ReIDDataset):
+        raise DatasetError(f"dataset {name!r}: its reader returned {type(data).__name__}, not a ReIDDataset")
+    data.name = info.name
+    data.meta = {"kind": info.kind, "protocols": list(info.protocols),
+                 **{k: v for k, v in data.meta.items() if k not in ("kind", "protocols")}}
+    return data
 
 
 def _decode_image(path: str) -> None:
@@ -220,15 +189,14 @@ def check_dataset(name: str, root: str, verify_files: bool = False, **options: A
     index has some, every other reader refuses a duplicate) and ``meta`` (the
     reader's other notes).
     """
-    info = get_dataset(name)
     data = read_dataset(name, root, **options)
-    kind = str(data.meta.get("kind", info.kind))
+    kind = data.meta["kind"]
     checked = verify_dataset_files(data) if verify_files else None
     return {
         "name": data.name,
         "root": root,
         "kind": kind,
-        "protocols": list(data.meta.get("protocols") or info.protocols),  # type: ignore[call-overload]
+        "protocols": data.meta["protocols"],
         "num_train_pids": data.num_train_pids,
         "num_train_clothes": data.num_train_clothes,
         "splits": {split: _split_stats(data, split, kind) for split in SPLITS},

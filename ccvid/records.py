@@ -14,11 +14,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .base import UserError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 
 
-class DatasetError(Exception):
+class DatasetError(UserError):
     """A dataset on disk is missing or malformed. The message names the file (and line)."""
 
 

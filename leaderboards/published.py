@@ -36,7 +36,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from benchmark.records import RunRecord
-from ccvid.catalog import DATASETS
+from ccvid.base import UserError
+from ccvid.catalog import DATASETS, get_dataset
 
 from .tables import (DEFAULT_COLUMNS, PROTOCOL_NAMES, _defaults, _metric, _show, column_header, config_of, fmt,
                      group_experiments, mean_std)
@@ -62,7 +63,7 @@ SC_COLUMNS: Tuple[Tuple[str, str], ...] = (("sc", "top1"), ("sc", "mAP"))
 NO_MATCH = "no published row matches these records (dataset, model, objective)"
 
 
-class PublishedError(ValueError):
+class PublishedError(UserError, ValueError):
     """A published-numbers file that does not follow the schema; the message is one line naming the file."""
 
 
@@ -195,7 +196,7 @@ def _row(row: Any, where: str) -> Dict[str, Any]:
         raise PublishedError(f"{where}: give either metrics, or gain_over and gain (a printed gain over another row)")
     if has_gain and not ("gain" in row and "gain_over" in row):
         raise PublishedError(f"{where}: gain and gain_over go together")
-    allowed = DATASETS[dataset].protocols
+    allowed = get_dataset(dataset).protocols
     out = {k: row[k] for k in ("dataset", "model", "objective", "label", "table", "note", "todo", "selection",
                                "evaluation", "gain_over") if k in row}
     if has_metrics:

@@ -32,6 +32,9 @@ from .readers import Size, resize_tensor
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 
+# data.decode: where training JPEGs are decoded: cpu (the loader workers) or device (in batches, here)
+DECODE_PLACES = ("cpu", "device")
+
 
 def check_encodable(tracklets: Sequence[Tracklet]) -> None:
     """Raise :class:`DatasetError` naming the first tracklet whose frames are not JPEG files."""

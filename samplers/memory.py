@@ -39,6 +39,7 @@ from .readers import Size, _decode_image, _gather, _resize_all, distinct_frames
 MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 pixels "auto" keeps in memory
 CACHE_MODES = ("auto", "on", "off")
 _WORDS = {"auto": "auto", "on": "on", "true": "on", "yes": "on", "off": "off", "false": "off", "no": "off"}
+CACHE_WORDS = tuple(_WORDS)  # what data.cache_frames accepts (in any case)
 
 
 def cache_mode(value) -> str:

@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet as tv_resnet
 
+from ccvid.base import UserError
+
 from .registry import register_backbone
 
 # torchvision's ImageNet checkpoints as named in its hub cache, per version; within a version the
@@ -36,9 +38,10 @@ TORCHVISION_CHECKPOINTS = {
 }
 # --pretrained names that read torchvision's cache; "imagenet" is V1, the reference's weights
 IMAGENET_SPECS = {"imagenet": "v1", "imagenet-v1": "v1", "imagenet-v2": "v2"}
+RES4_STRIDES = (1, 2)  # the last stage's stride: 1 (the reference's last stride 1) or 2 (torchvision's)
 
 
-class WeightsError(Exception):
+class WeightsError(UserError):
     """Pretrained weights are missing or do not fit the backbone."""
 
 

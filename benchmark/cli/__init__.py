@@ -10,9 +10,11 @@ import logging
 import sys
 from typing import List, Optional
 
+from ccvid.base import UserError
+
 from . import cal_sweep, config, datasets, evaluate, models, run, sweep, tools
 from ..config.compose import OVERRIDE_WORD
-from .common import setup_console, user_errors
+from .common import setup_console
 
 COMMANDS = (run, cal_sweep, sweep, config, evaluate, models, datasets, tools)
 
@@ -48,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     setup_console(progress=not getattr(args, "no_progress", False))
     try:
         return args.func(args)
-    except user_errors() as e:
+    except UserError as e:
         logging.getLogger("benchmark").debug("user error", exc_info=True)
         print(f"benchmark: error: {e}", file=sys.stderr)
         return 2

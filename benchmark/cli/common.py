@@ -7,27 +7,18 @@ import os
 import sys
 from typing import Dict, List, Sequence, Tuple
 
+from ccvid.base import UserError
 from ccvid.progress import set_progress
 
 from .. import SUITE_LOGGERS
 from ..config import Config, ConfigError, check, compose, dotted_key
+from ..config.checks import choices_of
 
 log = logging.getLogger("benchmark")
 
 
-class CLIError(Exception):
+class CLIError(UserError):
     """A user error: printed as one line, exit status 2."""
-
-
-def user_errors() -> Tuple[type, ...]:
-    """Errors that are the user's to fix: one line, exit status 2, no traceback."""
-    from ccvid.records import DatasetError
-    from temporal_models import UnknownNameError, WeightsError
-
-    from ..records import RecordError
-    from ..training import CheckpointError, TrainingDiverged
-    return (DatasetError, ConfigError, UnknownNameError, WeightsError, CLIError, CheckpointError, RecordError,
-            TrainingDiverged)
 
 
 class _Console(logging.Handler):
@@ -84,7 +75,7 @@ def config_parent(sweep: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--dataset", help="embedded, ccvid, mevid, ltcc, prcc, ... (data.dataset; see 'benchmark "
                                      "datasets'); a bare --data-root means ccvid")
     g.add_argument("--data-root", help="the dataset's folder (data.root)")
-    g.add_argument("--backend", choices=("auto", "frames", "video"), help="read frame folders or videos")
+    g.add_argument("--backend", choices=choices_of("data.backend"), help="read frame folders or videos (data.backend)")
     g.add_argument("--backbone", help="registered 2-D backbone: resnet50, resnet18, resnet_tiny (model.backbone)")
     g.add_argument("--pretrained", help="ImageNet weights: a local .pth, or 'imagenet' for torchvision's cache")
     g.add_argument("--epochs", type=int, help="optim.epochs")
@@ -101,7 +92,7 @@ def config_parent(sweep: bool = False) -> argparse.ArgumentParser:
 FLAG_FIELDS: Dict[str, str] = {
     "model": "model.name", "dataset": "data.dataset", "data_root": "data.root", "backend": "data.backend",
     "backbone": "model.backbone", "pretrained": "model.pretrained", "epochs": "optim.epochs",
-    "val_ids": "data.val_ids", "device": "system.device", "runs_dir": "system.runs_dir",
+    "val_ids": "data.val_ids", "device": "system.device", "runs_dir": "system.runs_dir", "decode": "data.decode",
     "cal_epsilon": "cal.epsilon", "seed": "system.seed",
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..evaluation.inputs import METRICS
 from .common import CLIError, add_examples, formatter, progress_parent, say
 
 
@@ -21,7 +22,7 @@ def register(sub) -> None:
                                             "benchmark evaluate --query q.npz --gallery g.npz --rerank"]))
     e.add_argument("--query", required=True)
     e.add_argument("--gallery", required=True)
-    e.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    e.add_argument("--metric", choices=METRICS, default="cosine")
     e.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) first")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.set_defaults(func=evaluate_main)

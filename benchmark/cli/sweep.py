@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import List, Sequence
 
+from ccvid.base import UserError
+
 from ..config import Config
 from ..tools.sweep import (Cell, LockHeld, RecordIndex, Spec, describe, identity, lock_holder, read_spec, release,
                            take_lock)
 from . import run as run_command
-from .common import CLIError, add_examples, build_config, formatter, progress_parent, say, user_errors
+from .common import CLIError, add_examples, build_config, formatter, progress_parent, say
 
 EXAMPLES = add_examples([
     "benchmark sweep configs/sweeps/zoo-embedded.yaml     # the model zoo: 7 models x ID / CAL x 3 seeds",
@@ -121,7 +123,7 @@ def plan(spec: Spec) -> List[Planned]:
             if cell.objective == "id" and cfg.cal.enabled:  # the config's own CAL: switched off in so many words
                 words = cell.words(spec.runs_dir, spec.overrides, cal_off=True)
                 cfg, warnings = compose_words(parser, words)
-        except user_errors() as e:
+        except UserError as e:
             raise CLIError(f"{spec.path}: run {tag} (config {cell.config_name}): {e}") from None
         ident = identity(cfg.to_dict())
         if ident in seen:
@@ -170,7 +172,7 @@ def run_one(planned: Planned, index: RecordIndex, runs_dir: str, stale: float):
         t0 = time.perf_counter()
         try:
             record = run(planned.cfg, planned.warnings)
-        except user_errors() as e:
+        except UserError as e:
             return "failed", f"failed: {type(e).__name__}: {e}"
         index.done.setdefault(planned.identity, record.path or "")
         return "trained", f"done in {(time.perf_counter() - t0) / 60:.1f} min, {headline(record.metrics)}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..config.checks import choices_of
 from .common import CLIError, add_examples, build_config, config_parent, formatter, log, progress_parent, say
 
 EXAMPLES_PACK = add_examples([
@@ -93,7 +94,7 @@ def _register_profile_train(fsub) -> None:
                                      "(benchmark/tools/profile.py). Nothing is written: no run folder, no record.")
     tr.add_argument("--iterations", type=int, default=20, help="timed training steps (default: 20)")
     tr.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
-    tr.add_argument("--decode", choices=("cpu", "device", "both"), default=None,
+    tr.add_argument("--decode", metavar="WHERE",
                     help="where training JPEGs are decoded: cpu (loader workers), device (in batches on the "
                          "training device: nvJPEG on CUDA), or both, one after the other, compared "
                          "(default: the config's data.decode)")
@@ -125,15 +126,15 @@ def profile_main(args) -> int:
 
 
 def profile_train_main(args) -> int:
-    from ..tools.profile import format_decode_comparison, format_train_profile, profile_train
+    from ..tools.profile_train import format_decode_comparison, format_train_profile, profile_train
 
     if args.iterations < 1 or args.warmup < 0:
         raise CLIError("--iterations must be at least 1 and --warmup at least 0")
-    cfg, warnings = build_config(args)
+    both = args.decode == "both"
+    cfg, warnings = build_config(args, **({"data.decode": "cpu"} if both else {}))  # a wrong word: data.decode's
     for w in warnings:
         log.warning(w)
-    modes = [cfg.data.decode] if args.decode is None else ["cpu", "device"] if args.decode == "both" \
-        else [args.decode]
+    modes = list(choices_of("data.decode")) if both else [cfg.data.decode]
     results = []
     for mode in modes:
         cfg.data.decode = mode

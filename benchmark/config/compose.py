@@ -20,7 +20,6 @@ whole (every field counts as given) and overrides still apply.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
@@ -29,10 +28,12 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ccvid.base import UserError, did_you_mean
+
 from .schema import FLAT_ALIASES, SECTIONS, Config, dotted_key, flatten, leaf_keys
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A bad config file, option or override; the message names it in one line."""
 
 
@@ -154,12 +155,6 @@ def _set(tree: Dict[str, Any], dotted: str, value: Any) -> None:
     for p in parents:
         tree = tree.setdefault(p, {})
     tree[leaf] = value
-
-
-def did_you_mean(word: Any, choices: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``word``, or "" when none is close."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # --------------------------------------------------------------------------- overrides

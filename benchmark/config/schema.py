@@ -6,6 +6,14 @@ them, so a file or an override with an unknown key or a value of the wrong type
 is refused with the key's full name. Their defaults are the ``cpu`` preset (the
 embedded dataset on a 2-core CPU in a few minutes).
 
+A field's rule rides on the field itself (:func:`choice`, :func:`at_least`,
+:func:`bounded`), and :func:`benchmark.config.check` reads every rule in one loop.
+A set of allowed values is never written here: :func:`choice` names its owner,
+the module that implements the values (``"samplers.clips:TRAIN_MODES"``, a tuple, a
+dict or a :class:`~ccvid.base.Registry`), read when the config is checked, so that
+this schema imports no torch and a new value is added in its owner alone
+(``tests/test_architecture.py`` checks every owner and counts it as an import).
+
 The names of the flat configuration used before sections existed (``lr``,
 ``cal_epsilon``, ``data_root``, ...) stay valid as aliases (:data:`FLAT_ALIASES`):
 ``--set lr=3e-4`` is ``optim.lr=3e-4``, and records written with the flat
@@ -15,93 +23,120 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+# the loss fields a run takes: as given (suite), or filled by the model's own recipe (model; config.compose)
+LOSS_RECIPES = ("suite", "model")
+
+
+def choice(default: Any, owner: str, fold: bool = False) -> Any:
+    """A field whose value is one of the names its ``owner`` ("module:ATTRIBUTE") implements.
+
+    ``fold``: compared in lower case (words such as ``on`` that YAML reads as booleans).
+    """
+    return field(default=default, metadata={"owner": owner, "fold": fold})
+
+
+def at_least(default: int, low: int) -> Any:
+    """An integer field with a lower bound."""
+    return field(default=default, metadata={"min": low})
+
+
+def bounded(default: Optional[float], low: float = -math.inf, high: float = math.inf, low_open: bool = False,
+            high_open: bool = False) -> Any:
+    """A finite number in an interval (open or closed at either end); null passes where the type allows it."""
+    return field(default=default, metadata={"range": (low, high, low_open, high_open)})
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "embedded"          # "embedded" (generated) or a catalog name (`benchmark datasets`)
+    dataset: str = choice("embedded", "ccvid.registry:DATASETS")  # "embedded" (generated) or a catalog name (`benchmark datasets`)
     root: Optional[str] = None         # the dataset's folder (none for the embedded dataset)
     options: Dict[str, Any] = field(default_factory=dict)  # reader options, e.g. {split: val} for LaST
-    backend: str = "auto"              # auto | frames | video
+    backend: str = choice("auto", "ccvid.datasets.ccvid:BACKENDS")  # auto | frames | video
     synth: Dict[str, Any] = field(default_factory=dict)    # SynthConfig overrides for the embedded dataset
     cache_dir: Optional[str] = None    # where the embedded dataset is cached (default ~/.cache/ccreid-bench)
-    val_ids: int = 0                   # >0: hold out that many training ids as query/gallery (tuning)
+    val_ids: int = at_least(0, 0)      # >0: hold out that many training ids as query/gallery (tuning)
     val_seed: Optional[int] = 0        # which ids are held out (null: the run's seed)
-    height: int = 64
-    width: int = 32
-    seq_len: int = 8                   # frames per clip
-    stride: int = 4                    # frame step inside a clip
-    sampling: str = "stride"           # stride | tsn
-    dense_piece: int = 64              # training videos are cut into pieces of this many frames (0: whole)
+    height: int = at_least(64, 1)
+    width: int = at_least(32, 1)
+    seq_len: int = at_least(8, 1)      # frames per clip
+    stride: int = at_least(4, 1)       # frame step inside a clip
+    sampling: str = choice("stride", "samplers.clips:TRAIN_MODES")  # stride | tsn
+    dense_piece: int = at_least(64, 0)  # training videos are cut into pieces of this many frames (0: whole)
     flip: bool = True                  # random horizontal flip of training clips
-    random_crop: float = 0.0           # image recipe: p of upscale-1.125-and-crop
-    random_erasing: float = 0.0        # image recipe: p of random erasing
-    num_ids: int = 8                   # P identities per batch
-    clips_per_id: int = 4              # K clips per identity
-    resize: str = "bicubic"            # bicubic | bilinear (the reference's image pipeline)
-    cache_frames: str = "auto"         # decode a small training set once into memory: auto (<= 1 GiB) | on | off
-    decode: str = "cpu"                # cpu: loader workers decode training JPEGs | device: they read the bytes
+    random_crop: float = bounded(0.0, 0.0, 1.0)  # image recipe: p of upscale-1.125-and-crop
+    random_erasing: float = bounded(0.0, 0.0, 1.0)  # image recipe: p of random erasing
+    num_ids: int = at_least(8, 1)      # P identities per batch
+    clips_per_id: int = at_least(4, 1)  # K clips per identity
+    resize: str = choice("bicubic", "samplers.readers:INTERPOLATIONS")  # bicubic | bilinear (the reference's image pipeline)
+    cache_frames: str = choice("auto", "samplers.memory:CACHE_WORDS", fold=True)  # decode a small training set once into memory: auto (<= 1 GiB) | on | off
+    decode: str = choice("cpu", "samplers.encoded:DECODE_PLACES")  # cpu: loader workers decode training JPEGs | device: they read the bytes
                                        # and the training device decodes each batch (nvJPEG on CUDA)
-    test_clips: str = "tile"           # tile: every frame once, in stride-interleaved clips | chunks: consecutive
+    test_clips: str = choice("tile", "samplers.clips:TEST_CLIPS")  # tile: every frame once, in stride-interleaved clips | chunks: consecutive
                                        # seq_len-frame chunks (TCLNet's own test sampling)
 
 
 @dataclass
 class ModelConfig:
-    name: str = "baseline"             # a registered temporal model (`benchmark models`)
-    backbone: str = "resnet_tiny"      # a registered 2-D backbone
+    name: str = choice("baseline", "temporal_models:MODELS")  # a registered temporal model (`benchmark models`)
+    backbone: str = choice("resnet_tiny", "temporal_models:BACKBONES")  # a registered 2-D backbone
     pretrained: Optional[str] = None   # a local ImageNet .pth, or "imagenet" for torchvision's cache
-    res4_stride: int = 1               # stride of the last ResNet stage (1: the reference's last stride 1)
-    init: str = "pytorch"              # pytorch | reference: Non-Local's and TCLNet's extra convs drawn as the
+    res4_stride: int = choice(1, "temporal_models.backbones:RES4_STRIDES")  # stride of the last ResNet stage (1: the reference's last stride 1)
+    init: str = choice("pytorch", "temporal_models.nonlocal_block:INITS")  # pytorch | reference: Non-Local's and TCLNet's extra convs drawn as the
                                        # reference draws them, N(0, sqrt(2 / out_channels))
 
 
 @dataclass
 class OptimConfig:
-    epochs: int = 30
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
+    epochs: int = at_least(30, 1)
+    lr: float = bounded(1e-3, 0.0, low_open=True)
+    weight_decay: float = bounded(5e-4, 0.0)
     lr_steps: List[int] = field(default_factory=lambda: [10, 25])
-    lr_gamma: float = 0.1
-    clothes_lr: Optional[float] = 1e-2  # the clothes classifier's Adam lr (null: same as lr, as the reference)
+    lr_gamma: float = bounded(0.1, 0.0, low_open=True)
+    clothes_lr: Optional[float] = bounded(1e-2, 0.0, low_open=True)  # the clothes classifier's lr (null: same as
+                                       # lr, as the reference)
+    optimizer: str = choice("adam", "benchmark.engine.optimizers:OPTIMIZERS")  # both optimisers' kind
+    scheduler: str = choice("multistep", "benchmark.engine.optimizers:SCHEDULERS")  # multistep (lr_steps,
+                                       # lr_gamma) | constant
 
 
 @dataclass
 class LossConfig:
-    recipe: str = "suite"              # suite: these fields as given | model: the model's own losses fill them
-    label_smoothing: float = 0.0       # ID loss label smoothing (0.1 in the image recipe)
-    triplet_weight: float = 0.0
-    triplet_margin: float = 0.3
-    triplet_distance: str = "cosine"   # cosine | euclidean
-    triplet_mining: str = "hard"       # hard (batch-hard) | all (every triplet, mean over non-zero)
+    recipe: str = choice("suite", "benchmark.config.schema:LOSS_RECIPES")  # suite: these fields as given | model: the model's own losses fill them
+    label_smoothing: float = bounded(0.0, 0.0, 1.0, high_open=True)  # ID loss label smoothing (0.1 in the image recipe)
+    triplet_weight: float = bounded(0.0, 0.0)
+    triplet_margin: float = bounded(0.3, 0.0)
+    triplet_distance: str = choice("cosine", "benchmark.engine.losses:TRIPLET_DISTANCES")  # cosine | euclidean
+    triplet_mining: str = choice("hard", "benchmark.engine.losses:TRIPLET_MININGS")  # hard (batch-hard) | all (every triplet, mean over non-zero)
 
 
 @dataclass
 class CALConfig:
     enabled: bool = False              # the Clothes-based Adversarial Loss (`--cal`)
-    epsilon: float = 1.0               # Eq. 5's epsilon
-    scale: float = 16.0                # cosine logit scale s
-    start_epoch: int = 10              # first epoch with the CAL term
-    clothes_start_epoch: int = 0       # first epoch the clothes classifier learns
-    variant: str = "classifier"        # classifier (the paper) | memory (the reference's memory-bank variant)
-    memory_momentum: float = 0.0       # memory variant: new = momentum * old + (1 - momentum) * batch mean
+    epsilon: float = bounded(1.0, 0.0, 1.0, low_open=True)  # Eq. 5's epsilon
+    scale: float = bounded(16.0, 0.0, 1e3, low_open=True)  # cosine logit scale s
+    start_epoch: int = at_least(10, 0)  # first epoch with the CAL term
+    clothes_start_epoch: int = at_least(0, 0)  # first epoch the clothes classifier learns
+    variant: str = choice("classifier", "benchmark.engine.objectives:CAL_VARIANTS")  # classifier (the paper) | memory (the reference's memory-bank variant)
+    memory_momentum: float = bounded(0.0, 0.0, 1.0, high_open=True)  # memory variant: new = momentum * old + (1 - momentum) * batch mean
 
 
 @dataclass
 class EvalConfig:
-    every: int = 0                     # evaluate every N epochs (0: only after the last one)
-    clips_per_batch: int = 128         # test clips per forward pass
-    metric: str = "cosine"             # cosine | euclidean
+    every: int = at_least(0, 0)        # evaluate every N epochs (0: only after the last one)
+    clips_per_batch: int = at_least(128, 1)  # test clips per forward pass
+    metric: str = choice("cosine", "benchmark.evaluation:METRICS")  # cosine | euclidean
     rerank: bool = False               # k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)
     flip: bool = False                 # test feature = f(x) + f(mirrored x) (image recipe)
-    feature: str = "mean"              # mean: the mean of the clips' features | model: the model's own
+    feature: str = choice("mean", "temporal_models.features:AGGREGATIONS")  # mean: the mean of the clips' features | model: the model's own
                                        # aggregation (TCLNet: BN after the mean of pre-BN features)
-    shot: str = "multi"                # multi: the whole gallery | single: one random gallery item per
+    shot: str = choice("multi", "benchmark.evaluation:SHOTS")  # multi: the whole gallery | single: one random gallery item per
                                        # identity, mean and spread over `draws` seeded draws (PRCC)
-    draws: int = 10
-    selection_rule: Optional[str] = None  # reported beside the last epoch: the epoch the reference would keep
+    draws: int = at_least(10, 1)
+    selection_rule: Optional[str] = choice(None, "benchmark.evaluation:SELECTION_RULES")  # reported beside the last epoch: the epoch the reference would keep
                                           # (best test top-1 of "cc" or "general"; chosen on the test set)
 
 
@@ -109,11 +144,11 @@ class EvalConfig:
 class SystemConfig:
     seed: int = 0
     device: str = "auto"               # auto | cpu | cuda | cuda:N
-    threads: int = 2                   # torch threads (0: torch's default)
-    workers: int = 0                   # DataLoader worker processes
+    threads: int = at_least(2, 0)      # torch threads (0: torch's default)
+    workers: int = at_least(0, 0)      # DataLoader worker processes
     runs_dir: str = "runs"             # run folders go here
     save_checkpoint: bool = True       # model.pt at the end, and the training state (state.pt) every epoch
-    precision: str = "fp32"            # fp32 | bf16 (autocast; CPU or CUDA) | fp16 (autocast + gradient scaler; CUDA)
+    precision: str = choice("fp32", "benchmark.engine.optimizers:PRECISIONS")  # fp32 | bf16 (autocast; CPU or CUDA) | fp16 (autocast + gradient scaler; CUDA)
     channels_last: bool = False        # the model's 4-D weights in channels-last memory format
     sync_bn: bool = False              # under torchrun on GPUs: BatchNorm statistics over all ranks' batches
 

@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 PROTOCOLS = ("general", "cc", "sc")
+CLOTHES_PROTOCOLS = ("cc", "sc")  # the protocols that need clothes labels
 
 # Target size of one chunk's (chunk x gallery) working set: the distance
 # block, its sorted copy and the same-person mask (budgeted as 8 bytes). Tests monkeypatch this to force tiny chunks.

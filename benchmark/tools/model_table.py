@@ -112,7 +112,7 @@ def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50"
     """
     from temporal_models import MODELS, build_model
 
-    names = list(names) if names is not None else MODELS.names()
+    names = list(names) if names is not None else sorted(MODELS.names())
     rows = []
     for name in names:
         torch.manual_seed(0)

@@ -21,24 +21,13 @@ and both pipelines slow down (the per-frame yardstick, with many tiny tensor
 operations, by up to 30x): measure with ``--threads 1`` or
 ``OMP_WAIT_POLICY=PASSIVE`` there.
 
-``benchmark profile train`` (:func:`profile_train`) measures end-to-end training
-throughput of any run config: the data, model and trainer built as ``benchmark
-run`` builds them (no run folder is written), ``iterations`` training steps timed
-after a warm-up, split into the wait for the next batch (``next`` on the
-loader's iterator), the preparation of the batch (to the device, normalisation,
-the image recipe's augmentation), the model's forward pass, and the rest of the
-step (heads, losses, both backward passes and optimizer steps); plus clips/s and
-the peak memory of the process (``ru_maxrss``; on CUDA also
-``torch.cuda.max_memory_allocated``). The steps run with the last epoch's
-settings, so every term of the recipe (CAL, the clothes classifier) is on.
+``benchmark profile train`` is :mod:`.profile_train`.
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
-import resource
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -193,9 +182,8 @@ def profile_loaders(data_root: Optional[str] = None, video_root: Optional[str] =
     if clips < 1:
         raise ValueError("clips must be at least 1")
     if data_root is None:
-        from ..config import Config
-        from ..training.loaders import embedded_root
-        data_root = embedded_root(Config())
+        from ccvid.datasets.embedded import embedded_root
+        data_root = embedded_root()
     data = read_ccvid(data_root, backend="frames")
     rng = np.random.default_rng(seed)
 
@@ -306,165 +294,3 @@ def format_profile(result: Dict[str, object]) -> str:
     table = tabulate(rows, headers=["backend", "mode", "pipeline", "clips/s", "x yardstick", "PSNR dB"],
                      tablefmt="github", disable_numparse=True)
     return head + "\n" + table + "\nPSNR: ours against the yardstick's output, in 0..255 pixel units"
-
-
-# ----------------------------------------------------------------------------- profile train
-class _Clock:
-    """Wall-clock intervals that wait for the device's queued work first (CUDA runs asynchronously)."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-
-    def __call__(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-
-def _forward_timer(model: torch.nn.Module, clock: _Clock) -> Tuple[List[float], Callable[[], None]]:
-    """Hooks that add the duration of each call of ``model`` to a list; returns (list, remove hooks)."""
-    spent: List[float] = []
-    start: List[float] = []
-
-    def pre(_module, _inputs):
-        start.append(clock())
-
-    def post(_module, _inputs, _output):
-        spent.append(clock() - start.pop())
-
-    handles = [model.register_forward_pre_hook(pre), model.register_forward_hook(post)]
-    return spent, lambda: [h.remove() for h in handles]
-
-
-def _build_training(cfg, device: torch.device):
-    """Data, loader, model and trainer of ``cfg`` as a run builds them (one process), without a run folder."""
-    from ..training.loaders import load_dataset, train_loader
-    from ..training.session import build_model_and_heads, require_batches
-    from ..training.trainer import Trainer
-
-    data = load_dataset(cfg)
-    loader = train_loader(cfg, data)
-    require_batches(cfg, data, loader)
-    model, heads = build_model_and_heads(cfg, data, device)
-    trainer = Trainer(cfg, model, heads, torch.from_numpy(data.pid2clothes), device)
-    return data, loader, model, trainer
-
-
-def _peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
-
-
-def profile_train(cfg, iterations: int = 20, warmup: int = 2) -> Dict[str, object]:
-    """Time ``iterations`` training steps of ``cfg`` after ``warmup`` untimed ones; see the module docstring.
-
-    Returns per-iteration means in seconds (``data_s``: in ``next(iterator)``; ``prep_s``;
-    ``forward_s``; ``backward_s``: the rest of the step; ``iteration_s``: all of it),
-    ``data_share`` (data wait over the iteration), ``clips_per_s`` and the peak memory.
-    Batches run on past the end of an epoch into the next one (a new iterator, as training does).
-    """
-    from ..training.session import pick_device
-
-    if iterations < 1 or warmup < 0:
-        raise ValueError("iterations must be at least 1 and warmup at least 0")
-    old_threads = torch.get_num_threads()
-    if cfg.system.threads > 0:
-        torch.set_num_threads(cfg.system.threads)
-    device = pick_device(cfg.system.device)
-    try:
-        t0 = time.perf_counter()
-        data, loader, model, trainer = _build_training(cfg, device)
-        build_s = time.perf_counter() - t0
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        clock = _Clock(device)
-        forward, remove_hooks = _forward_timer(model, clock)
-        epoch = cfg.optim.epochs - 1  # the last epoch's settings: CAL and the clothes classifier on
-        rows: List[Tuple[float, float, float, float]] = []  # (data, prep, step, total) per timed iteration
-        batches, it = None, 0
-        try:
-            for n in range(warmup + iterations):
-                start = clock()
-                while True:
-                    if batches is None:
-                        trainer.start_epoch(loader, epoch)
-                        batches, it = iter(loader), 0
-                    try:
-                        clips, pids, _camids, clothes = next(batches)
-                        break
-                    except StopIteration:
-                        batches = None
-                got = clock()
-                clips, pids, clothes = trainer.prepare(clips, pids, clothes, epoch, it)
-                ready = clock()
-                trainer.step(clips, pids, clothes, epoch)
-                done = clock()
-                it += 1
-                if n >= warmup:
-                    rows.append((got - start, ready - got, done - ready, done - start))
-                else:
-                    forward.clear()
-        finally:
-            remove_hooks()
-            del batches  # stops DataLoader workers that are not persistent
-        timed = np.asarray(rows)
-        data_s, prep_s, step_s, total_s = timed.mean(axis=0)
-        forward_s = float(np.sum(forward)) / len(rows)  # per iteration, however often a step calls the model
-        batch = cfg.data.num_ids * cfg.data.clips_per_id
-        memory = loader.dataset.memory if hasattr(loader.dataset, "memory") else None
-        result = {
-            "model": cfg.model.name, "backbone": cfg.model.backbone, "cal": cfg.cal.enabled, "device": str(device),
-            "decode": cfg.data.decode,
-            "dataset": data.name, "train_tracklets": len(data.train), "size": (cfg.data.height, cfg.data.width),
-            "seq_len": cfg.data.seq_len, "batch": batch, "iterations_per_epoch": len(loader),
-            "iterations": iterations, "warmup": warmup, "epoch": epoch + 1, "workers": cfg.system.workers,
-            "threads": torch.get_num_threads(), "build_s": build_s,
-            "frames_in_memory_bytes": memory.nbytes if memory is not None else None,
-            "clips_per_s": batch * len(rows) / float(timed[:, 3].sum()),
-            "data_share": float(timed[:, 0].sum() / timed[:, 3].sum()),
-            "data_s": float(data_s), "prep_s": float(prep_s), "forward_s": forward_s,
-            "backward_s": float(step_s) - forward_s, "iteration_s": float(total_s),
-            "peak_rss_bytes": _peak_rss_bytes(),
-            "peak_cuda_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
-        }
-    finally:
-        torch.set_num_threads(old_threads)
-    return result
-
-
-def format_train_profile(r: Dict[str, object]) -> str:
-    """The result of :func:`profile_train` as lines of ``name  value``."""
-    h, w = r["size"]
-    mem = r["frames_in_memory_bytes"]
-    lines = [
-        f"{r['model']}{' + CAL' if r['cal'] else ''} ({r['backbone']}) on {r['dataset']} "
-        f"({r['train_tracklets']} training tracklets), {r['device']}, {r['threads']} torch thread(s), "
-        f"{r['workers']} loader worker(s); training frames "
-        + ("read as JPEG bytes, decoded on the device in batches (data.decode=device)" if r["decode"] == "device"
-           else f"in memory ({mem / 2 ** 20:.0f} MiB)" if mem is not None else "read from disk"),
-        f"batches of {r['batch']} clips of {r['seq_len']} frames at {h}x{w}, {r['iterations_per_epoch']} "
-        f"iterations/epoch; {r['iterations']} iterations timed after {r['warmup']} warm-up, with epoch "
-        f"{r['epoch']}'s settings; built in {r['build_s']:.1f}s",
-    ]
-    ms = lambda s: f"{1000 * s:.1f} ms/iteration"  # noqa: E731
-    rows = [("clips/s", f"{r['clips_per_s']:.1f}"),
-            ("data wait", f"{100 * r['data_share']:.1f}% of each iteration ({ms(r['data_s'])} in next(iterator))"),
-            ("prep", f"{ms(r['prep_s'])} (" + ("decode on the device, " if r["decode"] == "device" else "")
-             + "to device, normalize, augment)"),
-            ("forward", ms(r["forward_s"])),
-            ("backward+optimizer", f"{ms(r['backward_s'])} (heads, losses, backward passes, optimizer steps)"),
-            ("iteration", ms(r["iteration_s"])),
-            ("peak memory", f"{r['peak_rss_bytes'] / 2 ** 20:.0f} MiB resident (ru_maxrss)"
-             + (f", {r['peak_cuda_bytes'] / 2 ** 20:.0f} MiB CUDA (max_memory_allocated)"
-                if r["peak_cuda_bytes"] is not None else ""))]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(lines + [f"{k:<{width}}  {v}" for k, v in rows])
-
-
-def format_decode_comparison(cpu: Dict[str, object], device: Dict[str, object]) -> str:
-    """One line comparing two :func:`profile_train` results, decoding in the loader and on the device."""
-    return (f"data.decode=device ({device['device']}): {device['clips_per_s']:.1f} clips/s, data wait + prep "
-            f"{1000 * (device['data_s'] + device['prep_s']):.1f} ms/iteration; data.decode=cpu: "
-            f"{cpu['clips_per_s']:.1f} clips/s, {1000 * (cpu['data_s'] + cpu['prep_s']):.1f} ms/iteration "
-            f"(x{device['clips_per_s'] / cpu['clips_per_s']:.2f} clips/s on the device). Peak resident memory is "
-            f"the process's: the second block's includes the first's")

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ccvid.base import UserError
 from ccvid.files import write_atomically
 
 __all__ = ["RankListError", "Hit", "Row", "rank_rows", "rank_list_figure", "tile_box", "canvas_size", "rank_list_from_checkpoint"]
@@ -43,7 +44,7 @@ TEXT = (30, 30, 30)
 BACKGROUND = (255, 255, 255)
 
 
-class RankListError(ValueError):
+class RankListError(UserError, ValueError):
     """Nothing to rank, or a picture that cannot be written; the message is one line."""
 
 
@@ -267,7 +268,7 @@ def rank_list_from_checkpoint(path: str, queries: int, out_dir: Optional[str] = 
     (default: the run folder, beside ``model.pt``).
     """
     from ..training.checkpoint import saved_model_and_data
-    from ..training.session import export_features, score_features, test_features
+    from ..training.testing import export_features, score_features, test_features
 
     model, cfg, data, device, path = saved_model_and_data(path, model_name, data_root)
     figure = os.path.join(out_dir or os.path.dirname(os.path.abspath(path)), "rank-list.png")

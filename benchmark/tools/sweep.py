@@ -38,9 +38,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ccvid.base import did_you_mean
 
 from ..config import ConfigError, from_dict, presets
-from ..config.compose import OVERRIDE_WORD, did_you_mean, line_of, load_yaml, preset_path
+from ..config.compose import OVERRIDE_WORD, line_of, load_yaml, preset_path
 from ..records import RecordError, now_iso, read_record, record_paths
 
 OBJECTIVES = ("id", "cal")

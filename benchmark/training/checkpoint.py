@@ -1,18 +1,83 @@
-"""Saved models: rebuild one from ``model.pt`` and evaluate it again."""
+"""What a run saves and reads back: the training state (``state.pt``, with every random state) for an exact
+resume, and the model (``model.pt``), rebuilt and evaluated again."""
 from __future__ import annotations
 
 import os
+import random
 import warnings
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
+import numpy as np
 import torch
+
+from ccvid.files import write_atomically
 
 from temporal_models import TemporalModel, build_model
 
 from ..config import Config, ConfigError, from_dict, upgrade_config
+from .build import pick_device
 from .loaders import load_dataset
 from .rundir import CheckpointError
-from .session import evaluate_model, pick_device
+from .testing import evaluate_model
+
+STATE_FORMAT = "ccreid-bench/training-state/1"
+OPTIMISER_STATES = ("optimizer", "clothes_optimizer", "scheduler")  # the trainer's, by attribute name
+
+
+def atomic_save(obj, path: str) -> None:
+    """torch.save through a temporary file, flushed and fsynced, then renamed: never a half-written file."""
+    write_atomically(path, lambda f: torch.save(obj, f))
+
+
+def training_state(model, trainer, **progress: Any) -> Dict[str, Any]:
+    """Everything an exact resume needs: weights, heads, optimiser states, ``progress`` and every random state."""
+    return {"format": STATE_FORMAT, **progress, "model": model.state_dict(), "heads": trainer.heads.state_dict(),
+            **{name: getattr(trainer, name).state_dict() for name in OPTIMISER_STATES},
+            "scaler": trainer.scaler.state_dict() if trainer.scaler else None, "rng": rng_state()}
+
+
+def read_training_state(path: str, device: torch.device) -> Dict[str, Any]:
+    """A ``state.pt`` written by :func:`training_state`; :class:`CheckpointError` naming the file otherwise."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no training state to resume from") from None
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot read the training state ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{path}: not a training state written by 'benchmark run'")
+    return state
+
+
+def restore_training_state(state: Dict[str, Any], model, trainer) -> None:
+    """Load weights, heads, optimiser states and random states back (the progress fields are the caller's)."""
+    model.load_state_dict(state["model"])
+    trainer.heads.load_state_dict(state["heads"])
+    for name in OPTIMISER_STATES:
+        getattr(trainer, name).load_state_dict(state[name])
+    if trainer.scaler and state["scaler"]:
+        trainer.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+
+
+def rng_state() -> dict:
+    """Every global random state, as tensors and numbers (loadable with weights_only)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [version, torch.tensor(internal, dtype=torch.int64), gauss],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(int(x) for x in internal.tolist()), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def load_checkpoint(path: str, model_name: Optional[str] = None) -> Tuple[TemporalModel, Config]:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import sys
 import time
 
 from torch.utils.data import DataLoader
 
-from ccvid import ReIDDataset, read_ccvid
+from ccvid import ReIDDataset, get_dataset, read_dataset
+from ccvid.catalog import reader_options
 from ccvid.records import DatasetError
 from ccvid.splits import validation_split
 from samplers import (MEMORY_BUDGET, IdentitySampler, WholeVideos, TrainClips, cache_mode, collate_clips,
@@ -20,31 +20,18 @@ from ..config import Config, ConfigError
 log = logging.getLogger(__name__)
 
 
-def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "ccreid-bench")
-
-
-def embedded_root(cfg: Config) -> str:
-    """Generate the embedded dataset once into the cache and return its folder."""
-    from ccvid.synth import SynthConfig, ensure_dataset
-
-    try:
-        synth_cfg = SynthConfig(**cfg.data.synth)
-    except (TypeError, ValueError) as e:
-        raise DatasetError(f"data.synth: {e}") from None
-    return str(ensure_dataset(os.path.join(cfg.data.cache_dir or default_cache_dir(), "embedded"), synth_cfg))
+# run-config fields a dataset reader receives when it has a parameter of that name
+READER_FIELDS = ("backend", "synth", "cache_dir")
 
 
 def load_dataset(cfg: Config) -> ReIDDataset:
+    """The run's dataset through its registered reader (``data.options``, plus the ``data.*`` fields it names)."""
     d = cfg.data
-    if d.dataset == "embedded":
-        data = read_ccvid(embedded_root(cfg), backend=d.backend, name="embedded")
-        data.meta["synth"] = dict(d.synth)
-    else:
-        from ccvid.catalog import get_dataset, read_dataset
-        options = {"backend": d.backend} if get_dataset(d.dataset).kind == "video" else {}
-        data = read_dataset(d.dataset, d.root, **{**options, **d.options})
+    accepted = reader_options(get_dataset(d.dataset))
+    fields = {k: getattr(d, k) for k in READER_FIELDS if k in accepted}
+    if "synth" in fields:
+        fields["synth"] = dict(d.synth)
+    data = read_dataset(d.dataset, d.root, **{**fields, **d.options})
     if d.val_ids:
         data = validation_split(data, d.val_ids, seed=cfg.system.seed if d.val_seed is None else d.val_seed)
     return data

@@ -13,21 +13,31 @@ import csv
 import logging
 import os
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
+
+from ccvid.base import UserError
 
 from .. import SUITE_LOGGERS
 from ..config import Config, ConfigError, to_yaml
+from ..engine import scalar_names
+from ..evaluation import PROTOCOLS
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# fixed columns, so that a spreadsheet or pandas reads every run alike; a cell is empty where
-# the value does not exist (no CAL term before CAL starts, no metrics between evaluations)
-SCALARS = ("epoch", "lr", "iterations", "loss", "id_loss", "triplet", "cal", "clothes_loss", "clothes_acc_within_id",
-           *(f"{p}_{m}" for p in ("general", "cc", "sc") for m in ("top1", "mAP")))
+# the columns of metrics.csv: the epoch, then what the objectives table logs (every registered term, so that
+# a spreadsheet or pandas reads every run alike; a cell is empty where the value does not exist: no CAL term
+# before CAL starts, no metrics between evaluations), then the test metrics
+PROTOCOL_COLUMNS = tuple(f"{p}_{m}" for p in PROTOCOLS for m in ("top1", "mAP"))
+
+
+def scalar_columns() -> Tuple[str, ...]:
+    return ("epoch", "lr", "iterations", *scalar_names(), *PROTOCOL_COLUMNS)
+
+
 FILES = {"config": "config.yaml", "log": "log.txt", "scalars": "metrics.csv", "checkpoint": "model.pt",
          "record": "record.json", "state": "state.pt", "best": "best.pt"}
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint or training state that is missing, unreadable or from another model; names the file."""
 
 
@@ -106,7 +116,7 @@ class RunFolder:
         """``metrics.csv`` from the whole history (a fork starts with its parent's epochs)."""
         with open(self.file("scalars"), "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(SCALARS)
+            writer.writerow(scalar_columns())
             for entry in history:
                 writer.writerow(_row(entry))
 
@@ -116,11 +126,12 @@ class RunFolder:
         with open(self.file("scalars"), "a", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(SCALARS)
+                writer.writerow(scalar_columns())
             writer.writerow(_row(entry))
         tb = self._tensorboard()
         if tb is not None:
-            for name, value in zip(SCALARS[1:], _row(entry)[1:]):
+            columns = scalar_columns()
+            for name, value in zip(columns[1:], _row(entry)[1:]):
                 if value != "":
                     tb.add_scalar(name, value, entry["epoch"])
             tb.flush()
@@ -152,4 +163,4 @@ def _row(entry: Dict[str, Any]) -> List[Any]:
     for protocol, scores in (entry.get("metrics") or {}).items():
         for name, value in (scores or {}).items():
             flat[f"{protocol}_{name}"] = value
-    return ["" if flat.get(k) is None else flat[k] for k in SCALARS]
+    return ["" if flat.get(k) is None else flat[k] for k in scalar_columns()]

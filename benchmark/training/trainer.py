@@ -1,14 +1,16 @@
-"""Training: the ID loss, optionally CAL's two-step update (docs/reference-facts.md, C)."""
+"""Training: the objectives' two-step update (clothes classifier, then model; docs/reference-facts.md, C)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
+import time
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Callable, Dict, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ccvid.base import UserError
 from ccvid.progress import bar
 from samplers import EncodedClips, normalize_clips
 from samplers.transforms import random_crop, random_erasing
@@ -16,11 +18,11 @@ from temporal_models import ModelOutput
 from temporal_models.heads import Classifier, NormalizedClassifier
 
 from ..config import Config
-from .losses import (cal_loss, memory_cal_loss, triplet_loss, update_clothes_memory,
-                     within_identity_clothes_accuracy)
+from ..engine import PRECISIONS, Batch, build_optimizer, build_scheduler, objective_terms, scalar_names, weighted_sum
+from ..engine.losses import within_identity_clothes_accuracy
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError, RuntimeError):
     """A non-finite loss or gradient; the message names the epoch, the iteration and what went wrong."""
 
 
@@ -44,21 +46,26 @@ class Heads(nn.Module):
 
 @dataclass
 class Trainer:
-    """Owns the model, the classifiers and both optimizers; one call of :meth:`step` = one iteration.
+    """Owns the model, the classifiers and both optimisers; one call of :meth:`step` = one iteration.
 
-    Step 1 (clothes): the clothes classifier learns on detached features with its
-    own optimizer (from ``cal.clothes_start_epoch``). Step 2 (backbone): ID loss
-    (+ triplet) and, with ``cal.enabled`` from ``cal.start_epoch``, CAL through the
-    just-updated clothes classifier; only the model and ID classifiers step.
-    The clothes classifier is trained in both modes (it is the diagnostic of how
-    much clothes information the features carry); only the CAL term differs.
+    The loss is the table of named terms of :mod:`benchmark.engine.objectives`, taken in two steps:
 
-    ``cal.variant = "memory"`` (the reference's memory-bank CAL): from ``cal.start_epoch``
-    the batch is first written into ``heads.clothes_memory`` (detached, momentum
-    ``cal.memory_momentum``) and CAL is then taken against that memory, so the batch's
-    own classes are always in it; the clothes classifier still learns as above, as the
-    diagnostic only. Before ``cal.start_epoch`` (or without ``cal.enabled``) the memory
-    is not written, as in the reference, which updates it only inside the CAL term.
+    Step 1 (clothes): the clothes classifier learns on detached features with its own optimiser
+    (from ``cal.clothes_start_epoch``; before that its loss is only logged). Step 2 (model): the
+    model-step terms (the ID loss, + triplet, + CAL through the just-updated clothes classifier
+    with ``cal.enabled`` from ``cal.start_epoch``); only the model and the ID classifiers step.
+    The clothes classifier is trained in both modes (it is the diagnostic of how much clothes
+    information the features carry); only the CAL term differs.
+
+    ``cal.variant = "memory"`` (the reference's memory-bank CAL): the CAL term first writes the
+    batch into ``heads.clothes_memory`` (detached, momentum ``cal.memory_momentum``), then takes
+    CAL against that memory, so the batch's own classes are always in it; the clothes classifier
+    still learns as above, as the diagnostic only. Before ``cal.start_epoch`` (or without
+    ``cal.enabled``) the memory is not written, as in the reference, which updates it only inside
+    the CAL term.
+
+    The optimisers and the schedule are the config's by name (``optim.optimizer``,
+    ``optim.scheduler``; :mod:`benchmark.engine.optimizers`).
     """
 
     cfg: Config
@@ -68,19 +75,19 @@ class Trainer:
     device: torch.device
     optimizer: torch.optim.Optimizer = field(init=False)
     clothes_optimizer: torch.optim.Optimizer = field(init=False)
-    scheduler: torch.optim.lr_scheduler.MultiStepLR = field(init=False)
+    scheduler: torch.optim.lr_scheduler.LRScheduler = field(init=False)
 
     def __post_init__(self):
         cfg = self.cfg
         params = list(self.model.parameters()) + list(self.heads.id_classifiers.parameters())
         o = cfg.optim
-        self.optimizer = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
-        self.clothes_optimizer = torch.optim.Adam(self.heads.clothes_classifier.parameters(),
-                                                  lr=o.clothes_lr or o.lr, weight_decay=o.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(o.lr_steps), o.lr_gamma)
+        self.optimizer = build_optimizer(o.optimizer, params, lr=o.lr, weight_decay=o.weight_decay)
+        self.clothes_optimizer = build_optimizer(o.optimizer, self.heads.clothes_classifier.parameters(),
+                                                 lr=o.clothes_lr or o.lr, weight_decay=o.weight_decay)
+        self.scheduler = build_scheduler(o.scheduler, self.optimizer, o)
         self.pid2clothes = self.pid2clothes.to(self.device)
         precision = cfg.system.precision
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.amp_dtype = PRECISIONS[precision]
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.sync = None  # several processes: averages the gradients DistributedDataParallel does not own
 
@@ -109,56 +116,35 @@ class Trainer:
         optimizer.step()
 
     def step(self, clips: torch.Tensor, pids: torch.Tensor, clothes: torch.Tensor, epoch: int) -> Dict[str, float]:
-        """One iteration: the clothes step, then the backbone step (see the class docstring)."""
+        """One iteration: the clothes step, then the model step (see the class docstring)."""
         with self._autocast():
             return self._step(clips, pids, clothes, epoch)
 
     def _step(self, clips: torch.Tensor, pids: torch.Tensor, clothes: torch.Tensor, epoch: int) -> Dict[str, float]:
         cfg = self.cfg
         out = ModelOutput.of(self.model(clips))
-        feats = out.features
-        id_loss = sum(F.cross_entropy(cls(f), pids, label_smoothing=cfg.loss.label_smoothing)
-                      for cls, f in zip(self.heads.id_classifiers, out.id_features))
-        loss = id_loss
-        logs = {"id_loss": id_loss.item()}
-        if cfg.loss.triplet_weight > 0:
-            trip = sum(self._triplet(t, pids) for t in out.triplet_features or out.id_features)
-            loss = loss + cfg.loss.triplet_weight * trip
-            logs["triplet"] = trip.item()
-
         clothes_cls = self.heads.clothes_classifier
-        pos_mask = self.pid2clothes[pids]
-        detached = clothes_cls(feats.detach())
-        clothes_loss = F.cross_entropy(cfg.cal.scale * detached, clothes)
-        if epoch >= cfg.cal.clothes_start_epoch:
+        batch = Batch(cfg, epoch, out, pids, clothes, self.pid2clothes[pids], self.heads,
+                      clothes_logits=clothes_cls(out.features.detach()))
+        logs: Dict[str, float] = {}
+
+        # step 1: the clothes classifier learns on the detached features, with its own optimiser
+        clothes_loss = weighted_sum(objective_terms(cfg, epoch, "clothes"), batch, logs)
+        if clothes_loss is not None and epoch >= cfg.cal.clothes_start_epoch:
             self.clothes_optimizer.zero_grad(set_to_none=True)
             self._backward(clothes_loss, self.clothes_optimizer, "clothes loss")
-        logs["clothes_loss"] = clothes_loss.item()
-        logs["clothes_acc_within_id"] = within_identity_clothes_accuracy(detached.detach(), clothes, pos_mask)
+        logs["clothes_acc_within_id"] = within_identity_clothes_accuracy(batch.clothes_logits.detach(), clothes,
+                                                                         batch.pos_mask)
 
-        if cfg.cal.enabled and epoch >= cfg.cal.start_epoch:
-            if cfg.cal.variant == "memory":
-                memory, filled = self.heads.clothes_memory, self.heads.clothes_memory_filled
-                update_clothes_memory(memory, filled, feats, clothes, cfg.cal.memory_momentum)
-                adv = memory_cal_loss(feats, clothes, pos_mask, memory, filled, cfg.cal.scale, cfg.cal.epsilon)
-            else:
-                adv = cal_loss(clothes_cls(feats), clothes, pos_mask, cfg.cal.scale, cfg.cal.epsilon)
-            loss = loss + adv
-            logs["cal"] = adv.item()
+        # step 2: the model and its ID classifiers, CAL through the clothes classifier just updated
+        loss = weighted_sum(objective_terms(cfg, epoch, "model"), batch, logs)
         self.optimizer.zero_grad(set_to_none=True)
         self._backward(loss, self.optimizer, "loss")
         if self.scaler is not None:
             self.scaler.update()
         clothes_cls.zero_grad(set_to_none=True)  # CAL's gradients must not train the clothes classifier
         logs["loss"] = loss.item()
-        return logs
-
-    def _triplet(self, t: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
-        s = self.cfg.loss
-        kw = dict(margin=s.triplet_margin, distance=s.triplet_distance, mining=s.triplet_mining)
-        if t.dim() == 3:  # (B, P, d): one loss per part
-            return torch.stack([triplet_loss(t[:, p], pids, **kw) for p in range(t.shape[1])]).mean()
-        return triplet_loss(t, pids, **kw)
+        return {k: logs[k] for k in scalar_names() if k in logs}
 
     def augment(self, clips: torch.Tensor, epoch: int, iteration: int) -> torch.Tensor:
         """Random crop and erasing of the image recipe; seeded by (seed, epoch, iteration) so forks repeat."""
@@ -186,13 +172,29 @@ class Trainer:
         clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True)), epoch, iteration)
         return clips, pids.to(self.device), clothes.to(self.device)
 
-    def train_epoch(self, loader, epoch: int) -> Dict[str, float]:
+    def train_epoch(self, loader, epoch: int, on_step: Optional[Callable[["StepTimes"], bool]] = None
+                    ) -> Dict[str, float]:
+        """One epoch over ``loader``; returns the mean of each logged value and the number of iterations.
+
+        ``on_step``: called after every iteration with its :class:`StepTimes` (read on a clock that waits
+        for the device's queued work); the epoch stops early when it returns True (``benchmark profile
+        train`` runs this loop so).
+        """
         self.start_epoch(loader, epoch)
         sums: Dict[str, float] = {}
         n = 0
+        clock = device_clock(self.device) if on_step is not None else None
         bars = bar(loader, desc=f"epoch {epoch + 1}/{self.cfg.optim.epochs}")
-        for it, (clips, pids, _camids, clothes) in enumerate(bars):
+        batches = iter(bars)
+        for it in itertools.count():
+            start = clock() if clock else 0.0
+            try:
+                clips, pids, _camids, clothes = next(batches)
+            except StopIteration:
+                break
+            fetched = clock() if clock else 0.0
             clips, pids, clothes = self.prepare(clips, pids, clothes, epoch, it)
+            prepared = clock() if clock else 0.0
             try:
                 logs = self.step(clips, pids, clothes, epoch)
             except TrainingDiverged as e:
@@ -201,5 +203,27 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
             bars.set_postfix(loss=f"{logs['loss']:.3f}")
+            if on_step is not None and on_step(StepTimes(start, fetched, prepared, clock())):
+                break
         self.scheduler.step()
         return {k: v / max(n, 1) for k, v in sums.items()} | {"iterations": n}
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """The clock at the start of an iteration, after its batch arrived, after its preparation, at its end."""
+
+    start: float
+    fetched: float
+    prepared: float
+    done: float
+
+
+def device_clock(device: torch.device) -> Callable[[], float]:
+    """Wall-clock time that waits for the device's queued work first (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        def now() -> float:
+            torch.cuda.synchronize(device)
+            return time.perf_counter()
+        return now
+    return time.perf_counter

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 from .common import check_inside, read_text_lines, refuse_duplicates
 from ..records import (VIDEO_EXTENSIONS, DatasetError, ReIDDataset, Tracklet, build_pid2clothes, file_kind,
                        list_frames, stat_file)
+from ..registry import register_dataset
 
 SPLIT_FILES = ("train.txt", "query.txt", "gallery.txt")
 BACKENDS = ("auto", "frames", "video")
@@ -88,7 +89,9 @@ def _resolve(root: str, tpath: str, backend: str, where: str) -> Tuple[str, Tupl
     raise DatasetError(f"{where}: {wanted} for {tpath!r} not found under {root}")
 
 
-def read_ccvid(root: str, backend: str = "auto", name: str = "ccvid") -> ReIDDataset:
+@register_dataset("ccvid", kind="video", protocols=("general", "cc", "sc"),
+                  description="CCVID videos; root = the CCVID folder (train.txt, query.txt, gallery.txt, session1-3/)")
+def read_ccvid(root: str, backend: str = "auto") -> ReIDDataset:
     """Read a dataset in the CCVID layout into :class:`ReIDDataset`."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -125,7 +128,7 @@ def read_ccvid(root: str, backend: str = "auto", name: str = "ccvid") -> ReIDDat
         out[split] = items
 
     return ReIDDataset(
-        name=name, train=out["train"], query=out["query"], gallery=out["gallery"],
+        name="ccvid", train=out["train"], query=out["query"], gallery=out["gallery"],
         num_train_pids=len(train_pids), num_train_clothes=len(train_keys),
         pid2clothes=build_pid2clothes(out["train"], len(train_pids), len(train_keys)),
         root=root,

@@ -158,7 +158,7 @@ def require_items(items: Sequence[object], where: str, what: str) -> None:
 
 
 def assemble(name: str, root: str, train: Sequence[Item], query: Sequence[Item], gallery: Sequence[Item], *,
-             kind: str, protocols: Sequence[str], relabel_test_pids: bool = False,
+             relabel_test_pids: bool = False,
              meta: Optional[Mapping[str, object]] = None) -> ReIDDataset:
     """Relabel raw items into a :class:`ReIDDataset` (see the module docstring for the rules)."""
     for split, items in (("train", train), ("query", query), ("gallery", gallery)):
@@ -184,7 +184,7 @@ def assemble(name: str, root: str, train: Sequence[Item], query: Sequence[Item],
         name=name, train=out_train, query=out_query, gallery=out_gallery,
         num_train_pids=len(train_pids), num_train_clothes=len(train_clothes),
         pid2clothes=build_pid2clothes(out_train, len(train_pids), len(train_clothes)),
-        root=root, meta={"kind": kind, "protocols": list(protocols), **(meta or {})},
+        root=root, meta=dict(meta or {}),
     )
 
 

@@ -34,6 +34,7 @@ from typing import List, Tuple
 
 from .common import Item, assemble, check_choice, check_inside, read_lines, refuse_duplicates, require_dir
 from ..records import DatasetError, ReIDDataset, file_kind, stat_file
+from ..registry import register_dataset
 
 DEEPCHANGE_NAME = re.compile(r"[A-Za-z](\d+)_")
 DEEPCHANGE_SPLITS = ("test", "val")
@@ -72,6 +73,9 @@ def _items(root: str, folder: str) -> List[Tuple[Item, str]]:
     return items
 
 
+@register_dataset("deepchange", kind="image", protocols=("general",),
+                  description="DeepChange images; root = the DeepChangeDataset folder (*-set*/ + *-bbox.txt); "
+                              "option split=test|val")
 def read_deepchange(root: str, split: str = "test") -> ReIDDataset:
     """Read DeepChange from its ``DeepChangeDataset`` folder; ``split`` chooses "test" or "val"."""
     check_choice("split", split, DEEPCHANGE_SPLITS, "deepchange")
@@ -80,5 +84,5 @@ def read_deepchange(root: str, split: str = "test") -> ReIDDataset:
     names = ((os.path.basename(item.source), where) for items in lists for item, where in items)
     refuse_duplicates((name, where, f"image {name!r}") for name, where in names)
     train, query, gallery = ([item for item, _ in items] for items in lists)
-    return assemble("deepchange", root, train, query, gallery, kind="image", protocols=("general",),
+    return assemble("deepchange", root, train, query, gallery,
                     meta={"split": split, "clothes_note": "clothes = person token + third '_' token of the name"})

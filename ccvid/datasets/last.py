@@ -27,6 +27,7 @@ from typing import List, Tuple
 from .common import (Item, assemble, check_choice, image_files, match_name, refuse_duplicate_files,
                      refuse_duplicate_names, require_dir, require_items, subfolders)
 from ..records import ReIDDataset
+from ..registry import register_dataset
 
 LAST_NAME = re.compile(r"([^_]+)_(?:.*_)?([^_]+)")
 LAST_EXPECTED = "LaST '<pid>_..._<clothes>' (at least two '_'-separated tokens)"
@@ -59,6 +60,8 @@ def _gallery_files(gallery_dir: str) -> List[str]:
     return paths
 
 
+@register_dataset("last", kind="image", protocols=("general",),
+                  description="LaST images; root = the last folder (train/, val/, test/); option split=test|val")
 def read_last(root: str, split: str = "test") -> ReIDDataset:
     """Read LaST from its ``last`` folder; ``split`` chooses the "test" or "val" query/gallery."""
     check_choice("split", split, LAST_SPLITS, "last")
@@ -74,6 +77,6 @@ def read_last(root: str, split: str = "test") -> ReIDDataset:
     query = [Item(source=p, pid=_tokens(p)[0], camid=i, clothes=i) for i, p in enumerate(query_paths)]
     n = len(query)
     gallery = [Item(source=p, pid=_tokens(p)[0], camid=n + j, clothes=n + j) for j, p in enumerate(gallery_paths)]
-    return assemble("last", root, train, query, gallery, kind="image", protocols=("general",),
+    return assemble("last", root, train, query, gallery,
                     relabel_test_pids=True,
                     meta={"split": split, "test_clothes": "one clothes id per evaluation image"})

@@ -23,6 +23,7 @@ from typing import List
 from .common import (Item, assemble, image_files, match_name, refuse_duplicate_files, refuse_duplicate_names,
                      require_dir)
 from ..records import DatasetError, ReIDDataset
+from ..registry import register_dataset
 
 LTCC_NAME = re.compile(r"(\d+)_(\d+)_c(\d+)_(.+)")
 LTCC_EXPECTED = "LTCC '<pid>_<clothes>_c<camera>_<frame>' (e.g. 094_1_c9_015923.png)"
@@ -40,6 +41,8 @@ def _ltcc_items(folder: str) -> List[Item]:
     return items
 
 
+@register_dataset("ltcc", kind="image", protocols=("general", "cc", "sc"),
+                  description="LTCC images; root = the LTCC_ReID folder (train/, query/, test/)")
 def read_ltcc(root: str) -> ReIDDataset:
     """Read LTCC from its ``LTCC_ReID`` folder."""
     require_dir(root, "LTCC dataset folder")
@@ -47,5 +50,4 @@ def read_ltcc(root: str) -> ReIDDataset:
     paths = [t.source for items in splits.values() for t in items]
     refuse_duplicate_names(paths)
     refuse_duplicate_files(paths)
-    return assemble("ltcc", root, splits["train"], splits["query"], splits["gallery"],
-                    kind="image", protocols=("general", "cc", "sc"))
+    return assemble("ltcc", root, splits["train"], splits["query"], splits["gallery"])

@@ -38,6 +38,7 @@ from typing import Dict, List, Tuple
 
 from .common import Item, assemble, check_choice, read_lines, read_text_lines, require_dir
 from ..records import DatasetError, ReIDDataset
+from ..registry import register_dataset
 
 Row = Tuple[int, Tuple[int, int, int, int, int]]  # line number, (start, end, pid, outfit, camid)
 INFO_FIELDS = "'<start> <end> <pid> <outfit> <camid>'"
@@ -115,6 +116,9 @@ def _items(rows: List[Row], names: List[str], names_path: str, frame_dir: str) -
     return items, skipped
 
 
+@register_dataset("mevid", kind="video", protocols=("general", "cc", "sc"),
+                  description="MEVID videos; root = the folder with train_name.txt, track_*_info.txt, "
+                              "query_IDX.txt, bbox_train/, bbox_test/")
 def read_mevid(root: str, backend: str = "auto") -> ReIDDataset:
     """Read MEVID from its root folder. Frames only: ``backend`` may be "auto" or "frames"."""
     check_choice("backend", backend, ("auto", "frames"), "mevid (frame folders only)")
@@ -133,6 +137,5 @@ def read_mevid(root: str, backend: str = "auto") -> ReIDDataset:
     query_set = set(query_rows)
     query = [test_items[i] for i in query_rows if i in test_items]
     gallery = [item for i, item in sorted(test_items.items()) if i not in query_set]
-    return assemble("mevid", root, list(train_items.values()), query, gallery, kind="video",
-                    protocols=("general", "cc", "sc"),
+    return assemble("mevid", root, list(train_items.values()), query, gallery,
                     meta={"skipped_rows": train_skipped + test_skipped})

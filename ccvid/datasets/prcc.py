@@ -41,6 +41,7 @@ from typing import List
 
 from .common import Item, assemble, image_files, refuse_duplicate_files, require_dir, require_items, subfolders
 from ..records import DatasetError, ReIDDataset
+from ..registry import register_dataset
 
 PRCC_CAMERAS = ("A", "B", "C")
 GENERAL_NOTE = ("general mixes the same-clothes query set (B) and the clothes-changing one (C) "
@@ -87,6 +88,8 @@ def _test_items(test_dir: str, camera: str) -> List[Item]:
     return items
 
 
+@register_dataset("prcc", kind="image", protocols=("cc", "sc"),
+                  description="PRCC RGB images; root = the prcc folder (rgb/train, rgb/test/A|B|C)")
 def read_prcc(root: str) -> ReIDDataset:
     """Read PRCC (RGB images) from its ``prcc`` folder: gallery = test/A, query = test/B + test/C."""
     rgb = os.path.join(require_dir(root, "PRCC dataset folder"), "rgb")
@@ -96,5 +99,5 @@ def read_prcc(root: str) -> ReIDDataset:
     gallery = _test_items(test_dir, "A")
     query = _test_items(test_dir, "B") + _test_items(test_dir, "C")
     refuse_duplicate_files(t.source for t in (*train, *query, *gallery))
-    return assemble("prcc", root, train, query, gallery, kind="image", protocols=("cc", "sc"),
+    return assemble("prcc", root, train, query, gallery,
                     meta={"general_note": GENERAL_NOTE})

@@ -11,7 +11,7 @@ A file name is ``<pid>-<camera>-<clothes>-<frame>``. The camera id is
 are relabelled; test ids are kept; test clothes are labelled jointly over
 query and gallery.
 
-Variants (``mode``), as the reference filters them on the raw camera number:
+Three registered datasets (``VC_MODES``), as the reference filters them on the raw camera number:
 
 * ``all``: every image; protocols general, cc, sc (registered as ``vcclothes``);
 * ``sc``: query and gallery keep cameras 2 and 3 only; protocol general
@@ -33,12 +33,14 @@ import os
 import re
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .common import (Item, assemble, check_choice, image_files, match_name, refuse_duplicate_files,
+from .common import (Item, assemble, image_files, match_name, refuse_duplicate_files,
                      refuse_duplicate_names, require_dir, require_items)
 from ..records import DatasetError, ReIDDataset
+from ..registry import register_dataset
 
 VC_NAME = re.compile(r"(\d+)-(\d+)-(\d+)-(\d+)")
 VC_EXPECTED = "VC-Clothes '<pid>-<camera>-<clothes>-<frame>' (e.g. 0001-01-01-03.jpg)"
+# mode -> (the test cameras kept, the protocols the reference scores them with)
 VC_MODES: Dict[str, Tuple[Optional[FrozenSet[int]], Tuple[str, ...]]] = {
     "all": (None, ("general", "cc", "sc")),
     "sc": (frozenset({2, 3}), ("general",)),
@@ -59,10 +61,9 @@ def _vc_items(folder: str, cameras: Optional[FrozenSet[int]]) -> List[Item]:
     return items
 
 
-def read_vcclothes(root: str, mode: str = "all") -> ReIDDataset:
+def _read_vcclothes(root: str, mode: str) -> ReIDDataset:
     """Read VC-Clothes; ``mode`` ``"sc"`` / ``"cc"`` keeps the test cameras of that protocol."""
-    check_choice("mode", mode, tuple(VC_MODES), "vcclothes")
-    cameras, protocols = VC_MODES[mode]
+    cameras, _ = VC_MODES[mode]
     require_dir(root, "VC-Clothes dataset folder")
     train = _vc_items(os.path.join(root, "train"), None)
     query = _vc_items(os.path.join(root, "query"), cameras)
@@ -75,15 +76,27 @@ def read_vcclothes(root: str, mode: str = "all") -> ReIDDataset:
         require_items(query, os.path.join(root, "query"), f"VC-Clothes query split with {wanted}")
         require_items(gallery, os.path.join(root, "gallery"), f"VC-Clothes gallery split with {wanted}")
     name = "vcclothes" if mode == "all" else f"vcclothes_{mode}"
-    return assemble(name, root, train, query, gallery, kind="image", protocols=protocols,
-                    meta={"mode": mode})
+    return assemble(name, root, train, query, gallery, meta={"mode": mode})
 
 
+@register_dataset("vcclothes", kind="image", protocols=VC_MODES["all"][1],
+                  description="VC-Clothes images, all cameras; root = the VC-Clothes folder (train/, query/, gallery/)")
+def read_vcclothes(root: str) -> ReIDDataset:
+    """VC-Clothes, every camera: the general, CC and SC protocols."""
+    return _read_vcclothes(root, "all")
+
+
+@register_dataset("vcclothes_sc", kind="image", protocols=VC_MODES["sc"][1],
+                  description="VC-Clothes, test cameras 2 and 3 (same clothes), general protocol as the reference "
+                              "scores it; root = the VC-Clothes folder")
 def read_vcclothes_sc(root: str) -> ReIDDataset:
     """VC-Clothes, same-clothes variant: test cameras 2 and 3, scored with the general protocol."""
-    return read_vcclothes(root, mode="sc")
+    return _read_vcclothes(root, "sc")
 
 
+@register_dataset("vcclothes_cc", kind="image", protocols=VC_MODES["cc"][1],
+                  description="VC-Clothes, test cameras 3 and 4 (clothes changing), general protocol as the "
+                              "reference scores it; root = the VC-Clothes folder")
 def read_vcclothes_cc(root: str) -> ReIDDataset:
     """VC-Clothes, clothes-changing variant: test cameras 3 and 4, scored with the general protocol."""
-    return read_vcclothes(root, mode="cc")
+    return _read_vcclothes(root, "cc")

@@ -41,5 +41,5 @@ def test_installed_plugin_model_trains_through_the_cli(tmp_path):
 def test_unknown_model_name_suggests_close_names():
     with pytest.raises(UnknownNameError, match=r"unknown model 'ap3d_n'; did you mean .*ap3d_nl"):
         MODELS.get("ap3d_n")
-    with pytest.raises(UnknownNameError, match="did you mean tclnet"):
+    with pytest.raises(UnknownNameError, match="did you mean 'tclnet'"):
         build_model("tclnett", backbone="resnet_tiny")

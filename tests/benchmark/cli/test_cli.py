@@ -77,7 +77,7 @@ def test_malformed_annotation_line(ccvid_tree, capsys):
 def test_unknown_model_suggests_close_names(tmp_path, cache, capsys):
     code, _, err = run_cli(["run", "--model", "baselin", "--runs-dir", str(tmp_path),
                             "--set", f"cache_dir={cache}", *TINY], capsys)
-    assert code == 2 and "unknown model 'baselin'; did you mean baseline?" in err
+    assert code == 2 and "unknown model 'baselin'; did you mean 'baseline'?" in err
 
 
 def test_unknown_config_field(capsys):

@@ -47,8 +47,8 @@ def refused(args, tmp_path, capsys):
     ("data.decode=gpu", "data.decode: expected cpu, device, got 'gpu'"),
 ])
 def test_bad_fields_are_refused_before_data_loads(override, message, tmp_path, capsys, monkeypatch):
-    import benchmark.training.session as session
-    monkeypatch.setattr(session, "load_dataset", lambda cfg: pytest.fail("data loaded before the check"))
+    import benchmark.training.build as build
+    monkeypatch.setattr(build, "load_dataset", lambda cfg: pytest.fail("data loaded before the check"))
     line = refused(["--model", "baseline", "--cal", "--set", override, "--epochs", "20", "--no-progress"],
                    tmp_path, capsys)
     assert message in line

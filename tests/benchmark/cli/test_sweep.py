@@ -163,7 +163,7 @@ def test_a_failed_run_is_one_line_and_the_sweep_goes_on(tmp_path, cache, capsys,
     ({"datasets": [{"dataset": "ccvid", "path": "/x"}]}, "datasets: expected {dataset: NAME, root: FOLDER} items"),
     ({"overrides": ["seed=3"]}, "overrides: 'seed=3': the matrix sets that field (use the key 'seeds')"),
     ({"overrides": ["epochs"]}, "overrides: expected KEY=VALUE words, got 'epochs'"),
-    ({"models": ["baseline", "nope"]}, "run nope id seed 0 (config cpu): unknown model 'nope'"),
+    ({"models": ["baseline", "nope"]}, "run nope id seed 0 (config cpu): model.name: unknown model 'nope'"),
     ({"overrides": TINY + ["num_ids=0"]}, "run baseline id seed 0 (config cpu): data.num_ids: must be >= 1, got 0"),
 ])
 def test_a_bad_spec_is_one_line_naming_the_file_before_any_training(change, message, tmp_path, cache, capsys,

@@ -131,7 +131,7 @@ def test_loss_recipe_model_takes_the_models_own_losses_and_overrides_still_win()
 def test_bad_recipe_is_named(monkeypatch):
     from temporal_models import MODELS
     monkeypatch.setitem(MODELS._items, "badrecipe", lambda **_: None)
-    monkeypatch.setitem(MODELS._losses, "badrecipe", {"triplet_wieght": 1.0})
+    monkeypatch.setitem(MODELS._info, "badrecipe", {"losses": {"triplet_wieght": 1.0}})
     with pytest.raises(ConfigError, match="model 'badrecipe': its loss recipe sets 'triplet_wieght'"):
         make_config("cpu", ["loss_recipe=model"], model="badrecipe")
 
@@ -166,9 +166,9 @@ def test_bare_data_root_means_ccvid_and_embedded_with_a_root_is_refused():
     ("loss_recipe=own", "loss.recipe: expected suite, model, got 'own'"),
     ("triplet_mining=semi", "loss.triplet_mining: expected hard, all, got 'semi'"),
     ("lr_steps=[25,10]", "optim.lr_steps: increasing epochs >= 1, got [25, 10]"),
-    ("dataset=ltc", "data.dataset 'ltc': unknown dataset; did you mean 'ltcc'?"),
+    ("dataset=ltc", "data.dataset: unknown dataset 'ltc'; did you mean 'ltcc'?"),
     ("dataset=prcc", "data.dataset prcc needs --data-root"),
-    ("model=basline", "unknown model 'basline'; did you mean baseline"),
+    ("model=basline", "model.name: unknown model 'basline'; did you mean 'baseline'?"),
     ("pretrained=/no/such.pth", "model.pretrained '/no/such.pth': no such weights file"),
     ("pretrained=imagenet-v2", None),  # the names the weights loader reads from torchvision's cache
     ("pretrained=imagenet-v1", None),

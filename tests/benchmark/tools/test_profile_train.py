@@ -5,7 +5,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.config import make_config
-from benchmark.tools.profile import format_train_profile, profile_train
+from benchmark.tools.profile_train import format_train_profile, profile_train
 
 TINY = ["synth.num_train_ids=4", "synth.num_test_ids=3", "synth.num_frames=12", "synth.max_suits=2",
         "synth.write_videos=false", "synth.workers=1", "num_ids=2", "clips_per_id=2"]

@@ -78,14 +78,20 @@ def test_id_classifiers_follow_the_models_id_features():
 
 
 def test_triplet_settings_reach_the_per_part_loss():
-    from benchmark.training.losses import triplet_loss
+    from benchmark.engine.losses import triplet_loss
+    from benchmark.engine.objectives import Batch, triplet
+    from temporal_models import ModelOutput
+
+    def term(tr, parts, pids):
+        out = ModelOutput(features=parts[:, 0], id_features=[parts[:, 0]], triplet_features=[parts])
+        return triplet(Batch(tr.cfg, 0, out, pids, pids, None, tr.heads))
 
     tr = make_trainer(cal=False, triplet_margin=0.2, triplet_distance="euclidean", triplet_mining="all")
     g = torch.Generator().manual_seed(2)
     parts, pids = torch.randn(6, 3, 4, generator=g), torch.tensor([0, 0, 1, 1, 2, 2])
     want = sum(triplet_loss(parts[:, p], pids, 0.2, "euclidean", "all") for p in range(3)) / 3
-    assert torch.allclose(tr._triplet(parts, pids), want)
-    hard = make_trainer(cal=False, triplet_margin=0.2)._triplet(parts, pids)
+    assert torch.allclose(term(tr, parts, pids), want)
+    hard = term(make_trainer(cal=False, triplet_margin=0.2), parts, pids)
     assert not torch.allclose(hard, want)  # the default (cosine, batch-hard) is another loss
 
 
@@ -109,7 +115,7 @@ def test_augment_repeats_per_epoch_and_iteration_and_is_off_by_default():
 
 
 def test_flip_features_are_the_sum_of_a_clip_and_its_mirror():
-    from benchmark.training.features import extract_features
+    from temporal_models.features import extract_features
 
     torch.manual_seed(0)
     model = build_model("image", "resnet_tiny").eval()

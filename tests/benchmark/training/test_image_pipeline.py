@@ -89,7 +89,7 @@ def test_datasets_lists_and_checks(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["datasets", "check", "--dataset", "ltc", "--data-root", "/x"], "did you mean 'ltcc'"),
-    (["datasets", "check", "--dataset", "ltcc"], "needs --dataset NAME and --data-root DIR"),
+    (["datasets", "check", "--dataset", "ltcc"], "datasets check --dataset ltcc needs --data-root DIR"),
     (["run", "--preset", "image", "--dataset", "ltcc", "--data-root", "/nonexistent/LTCC"], "/nonexistent/LTCC"),
 ])
 def test_dataset_errors_are_one_line(args, message, capsys):

@@ -1,6 +1,6 @@
 """The last epoch is the headline; the reference's rule (best test top-1) is reported apart, named."""
 from benchmark.records import RunRecord
-from benchmark.training.session import reference_selection
+from benchmark.evaluation import reference_selection
 from leaderboards.tables import leaderboard_rows
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.training.features import extract_features
+from temporal_models.features import extract_features
 from samplers import normalize_clips
 from temporal_models import ModelOutput, build_model
 

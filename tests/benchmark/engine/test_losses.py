@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from benchmark.training.losses import cal_loss, triplet_loss, within_identity_clothes_accuracy
+from benchmark.engine.losses import cal_loss, triplet_loss, within_identity_clothes_accuracy
 
 PID2CLOTHES = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.training.losses import cal_loss, memory_cal_loss, update_clothes_memory
+from benchmark.engine.losses import cal_loss, memory_cal_loss, update_clothes_memory
 from benchmark.training.trainer import Trainer
 from tests.benchmark.training.test_engine import batch, make_trainer, params
 

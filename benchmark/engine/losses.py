@@ -1,8 +1,13 @@
-"""Losses: identity cross-entropy, the Clothes-based Adversarial Loss (CAL) and its memory-bank form, triplet."""
+"""The loss maths: the Clothes-based Adversarial Loss (CAL) and its memory-bank form, triplet, the clothes diagnostic.
+
+Pure functions of tensors; :mod:`.objectives` names them as the terms a run optimises."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+TRIPLET_DISTANCES = ("cosine", "euclidean")
+TRIPLET_MININGS = ("hard", "all")
 
 
 def cal_loss(cos_logits: torch.Tensor, clothes: torch.Tensor, pos_mask: torch.Tensor,
@@ -87,14 +92,14 @@ def triplet_loss(features: torch.Tensor, pids: torch.Tensor, margin: float = 0.3
     elif distance == "euclidean":
         dist = _euclidean(features)
     else:
-        raise ValueError(f"triplet distance: expected cosine or euclidean, got {distance!r}")
+        raise ValueError(f"triplet distance: expected {' or '.join(TRIPLET_DISTANCES)}, got {distance!r}")
     same = pids[:, None] == pids[None, :]
     if mining == "hard":
         hardest_pos = dist.masked_fill(~same, float("-inf")).amax(dim=1)
         hardest_neg = dist.masked_fill(same, float("inf")).amin(dim=1)
         return F.relu(hardest_pos - hardest_neg + margin).mean()
     if mining != "all":
-        raise ValueError(f"triplet mining: expected hard or all, got {mining!r}")
+        raise ValueError(f"triplet mining: expected {' or '.join(TRIPLET_MININGS)}, got {mining!r}")
     eye = torch.eye(len(pids), dtype=torch.bool, device=pids.device)
     valid = (same & ~eye)[:, :, None] & ~same[:, None, :]  # (anchor, positive, negative)
     losses = F.relu(dist[:, :, None] - dist[:, None, :] + margin) * valid
