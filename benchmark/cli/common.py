@@ -32,6 +32,8 @@ class _Console(logging.Handler):
             else:
                 sys.stdout.write(msg + "\n")
                 sys.stdout.flush()
+        except BrokenPipeError:  # the reader went away (`benchmark config show | head`): the command stops
+            raise
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
 
@@ -116,8 +118,11 @@ def _quote(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def build_config(args: argparse.Namespace, **forced) -> Tuple[Config, List[str]]:
-    """The run's config from --preset/--config, the flags and the overrides; checked."""
+def build_config(args: argparse.Namespace, need_root: bool = True, **forced) -> Tuple[Config, List[str]]:
+    """The run's config from --preset/--config, the flags and the overrides; checked.
+
+    ``need_root=False``: a dataset's missing folder is a warning, not an error (a config printed, not run).
+    """
     recorded, source = None, getattr(args, "config", None)
     if source and (source.endswith(".json") or os.path.isdir(source)):
         from ..records import read_record
@@ -128,7 +133,7 @@ def build_config(args: argparse.Namespace, **forced) -> Tuple[Config, List[str]]
                               "record.json or a run folder)")
         recorded = read_record(path).config
     cfg = compose(args.preset, source, overrides_of(args, **forced), option="override", recorded=recorded)
-    return check(cfg)
+    return check(cfg, need_root=need_root)
 
 
 def add_examples(text: Sequence[str]) -> str:

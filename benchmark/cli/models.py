@@ -1,7 +1,7 @@
 """``benchmark models``: the registered models with parameters, GFLOPs and measured clips/s."""
 from __future__ import annotations
 
-from .common import add_examples, formatter, say
+from .common import CLIError, add_examples, formatter, say
 
 
 def register(sub) -> None:
@@ -24,6 +24,11 @@ def main(args) -> int:
     from tabulate import tabulate
 
     from ..tools.model_table import model_rows
+    for flag in ("height", "width", "seq_len"):
+        if getattr(args, flag) < 1:
+            raise CLIError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.threads < 0:
+        raise CLIError(f"--threads must be at least 0 (0: torch's default), got {args.threads}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     headers, rows = model_rows(args.names or None, backbone=args.backbone, height=args.height, width=args.width,

@@ -89,13 +89,16 @@ def check_fields(cfg: Config) -> None:
                 _finite(key, value, *rules["range"])
 
 
-def _data(cfg: Config) -> None:
+def _data(cfg: Config, warnings: List[str], need_root: bool) -> None:
     from ccvid.catalog import get_dataset
 
     from ..evaluation import PROTOCOLS
     d = cfg.data
     info = get_dataset(d.dataset)
-    if info.needs_root and not d.root:
+    if info.needs_root and not d.root and not need_root:
+        warnings.append(f"data.root: none given; a run of data.dataset {d.dataset} needs --data-root DIR "
+                        f"({info.description})")
+    elif info.needs_root and not d.root:
         raise ConfigError(f"data.dataset {d.dataset} needs --data-root DIR ({info.description})")
     if not info.needs_root and d.root:
         raise ConfigError(f"data.root {d.root!r}: the {d.dataset} dataset is generated, it reads no folder "
@@ -167,11 +170,14 @@ def _system(cfg: Config, warnings: List[str]) -> None:
         raise ConfigError("system.runs_dir: must name a folder")
 
 
-def check(cfg: Config) -> Tuple[Config, List[str]]:
-    """Raise :class:`ConfigError` on the first field that cannot work; return (config, warnings)."""
+def check(cfg: Config, need_root: bool = True) -> Tuple[Config, List[str]]:
+    """Raise :class:`ConfigError` on the first field that cannot work; return (config, warnings).
+
+    ``need_root=False`` (a config printed, not run): a dataset's missing folder is a warning.
+    """
     warnings: List[str] = []
     check_fields(cfg)
-    _data(cfg)
+    _data(cfg, warnings, need_root)
     _model(cfg)
     _optim(cfg)
     _cal(cfg)

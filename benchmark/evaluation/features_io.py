@@ -21,8 +21,8 @@ __all__ = ["load_features_npz", "save_features_npz"]
 def _checked(name: str, arrays: Dict[str, np.ndarray]) -> dict:
     """``{"features", "pids", "camids", "clothes"}`` from ``arrays`` (``clothes`` None when absent).
 
-    One-line ``ValueError`` naming ``name`` for a missing array, mismatched shapes, features that are not
-    numbers or not finite (naming the row), or labels that are neither numbers nor strings.
+    One-line ``ValueError`` naming ``name`` for a missing array, mismatched shapes, no features, features that
+    are not numbers or not finite (naming the row), or labels that are neither numbers nor strings.
     """
     for key in ("features", "pids", "camids"):
         if key not in arrays:
@@ -32,6 +32,9 @@ def _checked(name: str, arrays: Dict[str, np.ndarray]) -> dict:
         raise ValueError(f"{name}: array 'features' must be 2-D (N x D), got shape {feats.shape}")
     if feats.dtype.kind not in "biuf":
         raise ValueError(f"{name}: array 'features' must hold numbers, got dtype {feats.dtype}")
+    if 0 in feats.shape:  # nothing to rank: every protocol would be undefined and look like a result
+        raise ValueError(f"{name}: array 'features' is empty (shape {feats.shape}); a features file needs at "
+                         "least one row of at least one number")
     bad = first_non_finite(feats)
     if bad is not None:
         row, col, value = bad

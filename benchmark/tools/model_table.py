@@ -10,6 +10,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ccvid.base import UserError
+
 from temporal_models import ModelOutput
 
 HEADERS = ["model", "parameters", "GFLOPs/clip", "clips/s", "own losses (--set loss_recipe=model)"]
@@ -93,6 +95,10 @@ def clips_per_second(model: nn.Module, clips: torch.Tensor, repeats: int = 3, wa
     return clips.shape[0] / statistics.median(times)
 
 
+class ModelTableError(UserError):
+    """A model that cannot run the clip size asked for; names the model and the size."""
+
+
 def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50", height: int = 256,
                width: int = 128, seq_len: int = 8, measure_speed: bool = True, batch: int = 2,
                repeats: int = 3) -> Tuple[List[str], List[list]]:
@@ -119,10 +125,14 @@ def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50"
         model = build_model(name, backbone=backbone, pretrained=None, seq_len=seq_len)
         model.eval()
         params = count_parameters(model)
-        gflops = count_gflops(model, torch.randn(1, 3, seq_len, height, width))
-        speed = None
-        if measure_speed:
-            speed = clips_per_second(model, torch.randn(batch, 3, seq_len, height, width), repeats)
+        try:
+            gflops = count_gflops(model, torch.randn(1, 3, seq_len, height, width))
+            speed = None
+            if measure_speed:
+                speed = clips_per_second(model, torch.randn(batch, 3, seq_len, height, width), repeats)
+        except RuntimeError as e:  # e.g. a clip too small for the backbone's strides
+            raise ModelTableError(f"model {name}: cannot run a {seq_len}-frame {height}x{width} clip through it "
+                                  f"({str(e).splitlines()[0]})") from None
         rows.append([name, params, gflops, speed, recipe_text(MODELS.loss_recipe(name))])
         del model
     return list(HEADERS), rows

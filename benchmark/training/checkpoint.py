@@ -15,6 +15,7 @@ from ccvid.files import write_atomically
 from temporal_models import TemporalModel, build_model
 
 from ..config import Config, ConfigError, from_dict, upgrade_config
+from ..config.checks import check_fields
 from .build import pick_device
 from .loaders import load_dataset
 from .rundir import CheckpointError
@@ -96,11 +97,16 @@ def load_checkpoint(path: str, model_name: Optional[str] = None) -> Tuple[Tempor
         raise CheckpointError(f"{path}: not a checkpoint written by 'benchmark run'")
     if model_name and model_name != ckpt["model"]:
         raise CheckpointError(f"{path}: checkpoint is from model {ckpt['model']!r}, not {model_name!r}")
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"{path}: its config is a {type(ckpt['config']).__name__}, not a mapping of sections")
     try:
         cfg = from_dict(upgrade_config(ckpt["config"]), path)
+        check_fields(cfg)  # a value no run could have trained with (a negative height, an unknown model)
     except ConfigError as e:
         raise CheckpointError(f"{path}: its config does not load ({e})") from None
     model = build_model(cfg.model.name, cfg.model.backbone, None, cfg.model.res4_stride, cfg.data.seq_len)
+    if not isinstance(ckpt["state_dict"], dict):
+        raise CheckpointError(f"{path}: its state_dict is a {type(ckpt['state_dict']).__name__}, not weights by name")
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:

@@ -47,6 +47,10 @@ def _nan_features(n=4, d=3, row=2, value=np.nan):
     ("q", {"features": np.ones((4, 5), np.float32)}, "feature dimensions differ: query 5, gallery 3"),
     ("g", {"features": np.ones(4, np.float32)}, "array 'features' must be 2-D"),
     ("g", {"pids": np.ones((4, 1))}, "array 'pids' must be 1-D"),
+    ("q", {"features": np.ones((0, 3), np.float32), "pids": np.zeros(0, int), "camids": np.zeros(0, int)},
+     "array 'features' is empty (shape (0, 3))"),
+    ("g", {"features": np.ones((0, 3), np.float32), "pids": np.zeros(0, int), "camids": np.zeros(0, int)},
+     "array 'features' is empty (shape (0, 3))"),
 ])
 def test_bad_arrays(pair, capsys, side, arrays, expected):
     q, g = pair

@@ -98,6 +98,14 @@ def checkpoint(tmp_path, kind):
         path.write_bytes(path.read_bytes()[:300])
     elif kind == "not-ours":
         torch.save({"weights": torch.zeros(3)}, str(path))
+    elif kind == "config-a-list":
+        torch.save({"model": "baseline", "config": ["data", "model"], "state_dict": {}}, str(path))
+    elif kind == "negative-height":
+        torch.save({"model": "baseline", "config": {"data": {"height": -5}}, "state_dict": {}}, str(path))
+    elif kind == "unknown-model":
+        torch.save({"model": "nope", "config": {"model": {"name": "nope"}}, "state_dict": {}}, str(path))
+    elif kind == "weights-a-list":
+        torch.save({"model": "baseline", "config": {}, "state_dict": [1, 2]}, str(path))
     elif kind == "folder":
         path.mkdir()
     elif kind == "fifo":
@@ -111,6 +119,10 @@ def checkpoint(tmp_path, kind):
     ("torch-save-with-code", "cannot read checkpoint"),
     ("truncated", "cannot read checkpoint"),
     ("not-ours", "not a checkpoint written by 'benchmark run'"),
+    ("config-a-list", "its config is a list, not a mapping of sections"),
+    ("negative-height", "its config does not load (data.height: must be >= 1, got -5)"),
+    ("unknown-model", "its config does not load (model.name: unknown model 'nope'"),
+    ("weights-a-list", "its state_dict is a list, not weights by name"),
     ("folder", "not a regular file"),
     ("fifo", "not a regular file"),
     ("missing", "checkpoint not found"),

@@ -195,7 +195,8 @@ def test_cal_sweep_forks_one_run_per_epsilon_from_one_id_only_run(tmp_path, cach
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     records = [json.load(open(os.path.join(d, "record.json"))) for d, _, fs in os.walk(runs) if "record.json" in fs]
-    cals = sorted((r["config"]["cal"]["epsilon"], r["forked_at_epoch"]) for r in records if r["config"]["cal"]["enabled"])
+    cals = sorted((r["config"]["cal"]["epsilon"], r["forked_at_epoch"]) for r in records
+                  if r["config"]["cal"]["enabled"])
     assert cals == [(0.5, 1), (1.0, 1)] and len(records) == 3
     plain = next(r for r in records if not r["config"]["cal"]["enabled"])
     assert all(r["history"][0] == plain["history"][0] for r in records)  # the shared ID-only epoch
@@ -208,3 +209,22 @@ def test_cal_sweep_forks_one_run_per_epsilon_from_one_id_only_run(tmp_path, cach
     plain_log = open(os.path.join(plain_dir, "log.txt")).read()
     assert plain_log.count("epoch 2/2") == 1 and "forked from" not in plain_log  # each run logs its own epochs
     assert "ID only: " in out and "CAL eps=0.5 from epoch 1: " in out
+
+
+def test_config_show_prints_a_recipe_without_a_data_root_but_run_needs_one(capsys):
+    assert main(["config", "show", "--config", "configs/ccvid/ap3d.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "# warning: data.root: none given; a run of data.dataset ccvid needs --data-root DIR" in out
+    assert "  name: ap3d" in out and "  root: null" in out
+    assert main(["run", "--config", "configs/ccvid/ap3d.yaml", "--no-progress"]) == 2
+    assert "data.dataset ccvid needs --data-root DIR" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly():
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "benchmark", "config", "show", "--preset", "paper"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # as `| head -0` does: every write of the command meets a closed pipe
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141 and "Traceback" not in err and "Broken pipe" not in err, err

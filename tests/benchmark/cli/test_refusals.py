@@ -114,3 +114,19 @@ def test_device_decoding_of_png_frames_is_refused_before_training(ccvid_tree, tm
     line = refused(["--dataset", "ccvid", "--data-root", str(ccvid_tree), "num_ids=2", "clips_per_id=2",
                     "data.decode=device", "--epochs", "1", "--no-progress"], tmp_path, capsys)
     assert f"{frame.with_suffix('.png')}: not a JPEG file; data.decode=device decodes JPEG frames only" in line
+
+
+@pytest.mark.parametrize("args, message", [
+    (["models", "--height", "-5"], "--height must be at least 1, got -5"),
+    (["models", "baseline", "--seq-len", "0"], "--seq-len must be at least 1, got 0"),
+    (["models", "baseline", "--width", "0"], "--width must be at least 1, got 0"),
+    (["models", "baseline", "--threads", "-1"], "--threads must be at least 0"),
+    (["models", "nope"], "unknown model 'nope'"),
+    (["models", "baseline", "--backbone", "resnet9000"], "unknown backbone 'resnet9000'"),
+])
+def test_other_commands_refuse_bad_options_in_one_line(args, message, capsys):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("benchmark: error: ") and message in lines[0], err
