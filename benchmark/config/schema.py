@@ -52,7 +52,8 @@ def bounded(default: Optional[float], low: float = -math.inf, high: float = math
 
 @dataclass
 class DataConfig:
-    dataset: str = choice("embedded", "ccvid.registry:DATASETS")  # "embedded" (generated) or a catalog name (`benchmark datasets`)
+    # "embedded" (generated) or a registered dataset (`benchmark datasets`)
+    dataset: str = choice("embedded", "ccvid.registry:DATASETS")
     root: Optional[str] = None         # the dataset's folder (none for the embedded dataset)
     options: Dict[str, Any] = field(default_factory=dict)  # reader options, e.g. {split: val} for LaST
     backend: str = choice("auto", "ccvid.datasets.ccvid:BACKENDS")  # auto | frames | video
@@ -67,16 +68,20 @@ class DataConfig:
     sampling: str = choice("stride", "samplers.clips:TRAIN_MODES")  # stride | tsn
     dense_piece: int = at_least(64, 0)  # training videos are cut into pieces of this many frames (0: whole)
     flip: bool = True                  # random horizontal flip of training clips
-    random_crop: float = bounded(0.0, 0.0, 1.0)  # image recipe: p of upscale-1.125-and-crop
+    random_crop: float = bounded(0.0, 0.0, 1.0)     # image recipe: p of upscale-1.125-and-crop
     random_erasing: float = bounded(0.0, 0.0, 1.0)  # image recipe: p of random erasing
     num_ids: int = at_least(8, 1)      # P identities per batch
     clips_per_id: int = at_least(4, 1)  # K clips per identity
-    resize: str = choice("bicubic", "samplers.readers:INTERPOLATIONS")  # bicubic | bilinear (the reference's image pipeline)
-    cache_frames: str = choice("auto", "samplers.memory:CACHE_WORDS", fold=True)  # decode a small training set once into memory: auto (<= 1 GiB) | on | off
-    decode: str = choice("cpu", "samplers.encoded:DECODE_PLACES")  # cpu: loader workers decode training JPEGs | device: they read the bytes
-                                       # and the training device decodes each batch (nvJPEG on CUDA)
-    test_clips: str = choice("tile", "samplers.clips:TEST_CLIPS")  # tile: every frame once, in stride-interleaved clips | chunks: consecutive
-                                       # seq_len-frame chunks (TCLNet's own test sampling)
+    # bicubic | bilinear (the reference's image pipeline)
+    resize: str = choice("bicubic", "samplers.readers:INTERPOLATIONS")
+    # decode a small training set once into memory: auto (<= 1 GiB) | on | off
+    cache_frames: str = choice("auto", "samplers.memory:CACHE_WORDS", fold=True)
+    # cpu: loader workers decode training JPEGs | device: they read the bytes and the training device
+    # decodes each batch (nvJPEG on CUDA)
+    decode: str = choice("cpu", "samplers.encoded:DECODE_PLACES")
+    # tile: every frame once, in stride-interleaved clips | chunks: consecutive seq_len-frame chunks
+    # (TCLNet's own test sampling)
+    test_clips: str = choice("tile", "samplers.clips:TEST_CLIPS")
 
 
 @dataclass
@@ -84,9 +89,11 @@ class ModelConfig:
     name: str = choice("baseline", "temporal_models:MODELS")  # a registered temporal model (`benchmark models`)
     backbone: str = choice("resnet_tiny", "temporal_models:BACKBONES")  # a registered 2-D backbone
     pretrained: Optional[str] = None   # a local ImageNet .pth, or "imagenet" for torchvision's cache
-    res4_stride: int = choice(1, "temporal_models.backbones:RES4_STRIDES")  # stride of the last ResNet stage (1: the reference's last stride 1)
-    init: str = choice("pytorch", "temporal_models.nonlocal_block:INITS")  # pytorch | reference: Non-Local's and TCLNet's extra convs drawn as the
-                                       # reference draws them, N(0, sqrt(2 / out_channels))
+    # stride of the last ResNet stage (1: the reference's last stride 1)
+    res4_stride: int = choice(1, "temporal_models.backbones:RES4_STRIDES")
+    # pytorch | reference: Non-Local's and TCLNet's extra convs drawn as the reference draws them,
+    # N(0, sqrt(2 / out_channels))
+    init: str = choice("pytorch", "temporal_models.nonlocal_block:INITS")
 
 
 @dataclass
@@ -96,32 +103,37 @@ class OptimConfig:
     weight_decay: float = bounded(5e-4, 0.0)
     lr_steps: List[int] = field(default_factory=lambda: [10, 25])
     lr_gamma: float = bounded(0.1, 0.0, low_open=True)
-    clothes_lr: Optional[float] = bounded(1e-2, 0.0, low_open=True)  # the clothes classifier's lr (null: same as
-                                       # lr, as the reference)
+    # the clothes classifier's learning rate (null: the same as lr, as the reference)
+    clothes_lr: Optional[float] = bounded(1e-2, 0.0, low_open=True)
     optimizer: str = choice("adam", "benchmark.engine.optimizers:OPTIMIZERS")  # both optimisers' kind
-    scheduler: str = choice("multistep", "benchmark.engine.optimizers:SCHEDULERS")  # multistep (lr_steps,
-                                       # lr_gamma) | constant
+    # multistep (lr_steps, lr_gamma) | constant
+    scheduler: str = choice("multistep", "benchmark.engine.optimizers:SCHEDULERS")
 
 
 @dataclass
 class LossConfig:
-    recipe: str = choice("suite", "benchmark.config.schema:LOSS_RECIPES")  # suite: these fields as given | model: the model's own losses fill them
-    label_smoothing: float = bounded(0.0, 0.0, 1.0, high_open=True)  # ID loss label smoothing (0.1 in the image recipe)
+    # suite: these fields as given | model: the model's own losses fill them
+    recipe: str = choice("suite", "benchmark.config.schema:LOSS_RECIPES")
+    # ID loss label smoothing (0.1 in the image recipe)
+    label_smoothing: float = bounded(0.0, 0.0, 1.0, high_open=True)
     triplet_weight: float = bounded(0.0, 0.0)
     triplet_margin: float = bounded(0.3, 0.0)
     triplet_distance: str = choice("cosine", "benchmark.engine.losses:TRIPLET_DISTANCES")  # cosine | euclidean
-    triplet_mining: str = choice("hard", "benchmark.engine.losses:TRIPLET_MININGS")  # hard (batch-hard) | all (every triplet, mean over non-zero)
+    # hard (batch-hard) | all (every triplet, mean over non-zero)
+    triplet_mining: str = choice("hard", "benchmark.engine.losses:TRIPLET_MININGS")
 
 
 @dataclass
 class CALConfig:
     enabled: bool = False              # the Clothes-based Adversarial Loss (`--cal`)
     epsilon: float = bounded(1.0, 0.0, 1.0, low_open=True)  # Eq. 5's epsilon
-    scale: float = bounded(16.0, 0.0, 1e3, low_open=True)  # cosine logit scale s
+    scale: float = bounded(16.0, 0.0, 1e3, low_open=True)   # cosine logit scale s
     start_epoch: int = at_least(10, 0)  # first epoch with the CAL term
     clothes_start_epoch: int = at_least(0, 0)  # first epoch the clothes classifier learns
-    variant: str = choice("classifier", "benchmark.engine.objectives:CAL_VARIANTS")  # classifier (the paper) | memory (the reference's memory-bank variant)
-    memory_momentum: float = bounded(0.0, 0.0, 1.0, high_open=True)  # memory variant: new = momentum * old + (1 - momentum) * batch mean
+    # classifier (the paper) | memory (the reference's memory-bank variant)
+    variant: str = choice("classifier", "benchmark.engine.objectives:CAL_VARIANTS")
+    # memory variant: new = momentum * old + (1 - momentum) * batch mean
+    memory_momentum: float = bounded(0.0, 0.0, 1.0, high_open=True)
 
 
 @dataclass
@@ -131,13 +143,16 @@ class EvalConfig:
     metric: str = choice("cosine", "benchmark.evaluation:METRICS")  # cosine | euclidean
     rerank: bool = False               # k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)
     flip: bool = False                 # test feature = f(x) + f(mirrored x) (image recipe)
-    feature: str = choice("mean", "temporal_models.features:AGGREGATIONS")  # mean: the mean of the clips' features | model: the model's own
-                                       # aggregation (TCLNet: BN after the mean of pre-BN features)
-    shot: str = choice("multi", "benchmark.evaluation:SHOTS")  # multi: the whole gallery | single: one random gallery item per
-                                       # identity, mean and spread over `draws` seeded draws (PRCC)
+    # mean: the mean of the clips' features | model: the model's own aggregation (TCLNet: BN after the
+    # mean of pre-BN features)
+    feature: str = choice("mean", "temporal_models.features:AGGREGATIONS")
+    # multi: the whole gallery | single: one random gallery item per identity, mean and spread over
+    # `draws` seeded draws (PRCC)
+    shot: str = choice("multi", "benchmark.evaluation:SHOTS")
     draws: int = at_least(10, 1)
-    selection_rule: Optional[str] = choice(None, "benchmark.evaluation:SELECTION_RULES")  # reported beside the last epoch: the epoch the reference would keep
-                                          # (best test top-1 of "cc" or "general"; chosen on the test set)
+    # reported beside the last epoch: the epoch the reference would keep (best test top-1 of "cc" or
+    # "general"; chosen on the test set)
+    selection_rule: Optional[str] = choice(None, "benchmark.evaluation:SELECTION_RULES")
 
 
 @dataclass
@@ -148,7 +163,8 @@ class SystemConfig:
     workers: int = at_least(0, 0)      # DataLoader worker processes
     runs_dir: str = "runs"             # run folders go here
     save_checkpoint: bool = True       # model.pt at the end, and the training state (state.pt) every epoch
-    precision: str = choice("fp32", "benchmark.engine.optimizers:PRECISIONS")  # fp32 | bf16 (autocast; CPU or CUDA) | fp16 (autocast + gradient scaler; CUDA)
+    # fp32 | bf16 (autocast; CPU or CUDA) | fp16 (autocast + gradient scaler; CUDA)
+    precision: str = choice("fp32", "benchmark.engine.optimizers:PRECISIONS")
     channels_last: bool = False        # the model's 4-D weights in channels-last memory format
     sync_bn: bool = False              # under torchrun on GPUs: BatchNorm statistics over all ranks' batches
 
