@@ -223,7 +223,7 @@ def sample_sheet(data: ReIDDataset, out_path, *, max_ids: int = 6, frames_per_tr
         draw.text((MARGIN, MARGIN + i * geo.line_h), line, fill=TEXT, font=fnt)
     grid_right = geo.cell_origin(0, geo.n_cols)[0]
     draw.rectangle([MARGIN, geo.title_h, grid_right - 1, geo.height - MARGIN - 1], fill=GRID)
-    for r, (pid, cells) in enumerate(rows):
+    for r, (_, cells) in enumerate(rows):
         x0, y0 = MARGIN + GAP, geo.cell_origin(r, 0)[1]
         draw.rectangle([x0, y0, x0 + geo.label_w - 1, y0 + geo.cell_h - 1], fill=BACKGROUND)
         th = text_size(row_labels[r], fnt)[1]

@@ -29,7 +29,7 @@ def main(args) -> int:
     starts = sorted(set(args.starts or [bases[0][0].cal.start_epoch]))
     if starts[0] < 0 or starts[-1] >= epochs:
         raise ConfigError(f"--starts must lie in [0, {epochs - 1}] (epochs), got {starts}")
-    for cfg, warnings in bases:
+    for cfg, _ in bases:
         for start in starts:  # every variant checked before any training
             for eps in args.eps:
                 check(cfg.replace(**{"cal.enabled": True, "cal.epsilon": eps, "cal.start_epoch": start}))

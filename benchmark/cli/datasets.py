@@ -15,7 +15,7 @@ def register(sub) -> None:
                                             "benchmark datasets check --dataset ccvid --data-root /data/CCVID",
                                             "benchmark datasets check --dataset mevid --data-root /data/MEVID "
                                             "--verify-files",
-                                            "benchmark datasets sheet --out sheet.png            # the embedded dataset",
+                                            "benchmark datasets sheet --out sheet.png      # the embedded dataset",
                                             "benchmark datasets sheet --dataset ltcc --data-root /data/LTCC_ReID "
                                             "--out ltcc.png"]))
     d.add_argument("action", nargs="?", choices=("list", "check", "sheet"), default="list")

@@ -18,7 +18,8 @@ def register(sub) -> None:
                                    "compared as integers) or strings, of one kind on both sides; 'clothes' is "
                                    "given on both sides or on neither.",
                        epilog=add_examples(["benchmark evaluate --query q.npz --gallery g.npz",
-                                            "benchmark evaluate --query q.npz --gallery g.npz --json --metric euclidean",
+                                            "benchmark evaluate --query q.npz --gallery g.npz --json "
+                                            "--metric euclidean",
                                             "benchmark evaluate --query q.npz --gallery g.npz --rerank"]))
     e.add_argument("--query", required=True)
     e.add_argument("--gallery", required=True)
@@ -33,7 +34,7 @@ def register(sub) -> None:
                                             "benchmark test runs/<run id> --data-root /data/CCVID",
                                             "benchmark test runs/<run id> --save-features feats/ && "
                                             "benchmark evaluate --query feats/query.npz --gallery feats/gallery.npz",
-                                            "benchmark test runs/<run id> --rank-list 8    # runs/<run id>/rank-list.png",
+                                            "benchmark test runs/<run id> --rank-list 8  # runs/<run id>/rank-list.png",
                                             "benchmark test runs/<run id> --rank-list 4 --out figures/"]))
     t.add_argument("checkpoint", help="a run's model.pt, or its run folder")
     t.add_argument("--model", help="expected model name; a checkpoint of another model is an error")

@@ -20,5 +20,5 @@ def load_config(preset: Optional[str] = None, config: Optional[str] = None, over
 
 __all__ = ["CONFIG_DIR", "CALConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "FLAT_ALIASES",
            "LossConfig", "ModelConfig", "OptimConfig", "SECTIONS", "SystemConfig", "check", "compose",
-           "dotted_key", "flatten", "from_dict", "leaf_keys", "load_config", "make_config", "model_loss_recipe", "presets",
-           "to_yaml", "upgrade_config"]
+           "dotted_key", "flatten", "from_dict", "leaf_keys", "load_config", "make_config", "model_loss_recipe",
+           "presets", "to_yaml", "upgrade_config"]

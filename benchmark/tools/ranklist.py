@@ -25,7 +25,8 @@ import numpy as np
 from ccvid.base import UserError
 from ccvid.files import write_atomically
 
-__all__ = ["RankListError", "Hit", "Row", "rank_rows", "rank_list_figure", "tile_box", "canvas_size", "rank_list_from_checkpoint"]
+__all__ = ["RankListError", "Hit", "Row", "rank_rows", "rank_list_figure", "tile_box", "canvas_size",
+           "rank_list_from_checkpoint"]
 
 TILE_W, TILE_H = 64, 128          # a frame, letterboxed to a person's 1:2 shape
 BORDER = 4                        # the coloured frame around a tile

@@ -10,7 +10,6 @@ from torch.utils.data import DataLoader
 
 from ccvid import ReIDDataset, get_dataset, read_dataset
 from ccvid.catalog import reader_options
-from ccvid.records import DatasetError
 from ccvid.splits import validation_split
 from samplers import (MEMORY_BUDGET, IdentitySampler, WholeVideos, TrainClips, cache_mode, collate_clips,
                       collate_videos, memory_plan)

@@ -32,8 +32,8 @@ class Heads(nn.Module):
     Also the clothes memory of memory-bank CAL (``cal.variant = "memory"``), as buffers so
     that it moves with ``.to``, is in ``state_dict`` and is deep-copied (forks) with the
     heads: ``clothes_memory`` (clothes x dim, one unit vector per clothes class) and
-    ``clothes_memory_filled`` (which classes were written). Both start at zero and draw no random numbers; the classifier variant never
-    touches them.
+    ``clothes_memory_filled`` (which classes were written). Both start at zero and draw no random
+    numbers; the classifier variant never touches them.
     """
 
     def __init__(self, model, num_pids: int, num_clothes: int):

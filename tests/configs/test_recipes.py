@@ -14,7 +14,8 @@ VIDEO = {"data.num_ids": 8, "data.clips_per_id": 4, "data.seq_len": 8, "data.str
          "optim.lr": 3.5e-4, "optim.weight_decay": 5e-4, "optim.lr_steps": [40, 80, 120], "optim.lr_gamma": 0.1,
          "optim.epochs": 150, "optim.clothes_lr": None, "cal.start_epoch": 50, "cal.clothes_start_epoch": 50,
          "cal.epsilon": 0.1, "cal.scale": 16.0, "loss.label_smoothing": 0.0, "loss.triplet_weight": 0.0,
-         "eval.every": 10, "eval.selection_rule": "cc-top1", "model.pretrained": "imagenet", "model.backbone": "resnet50",
+         "eval.every": 10, "eval.selection_rule": "cc-top1", "model.pretrained": "imagenet",
+         "model.backbone": "resnet50",
          "model.res4_stride": 1, "model.init": "reference", "eval.feature": "mean", "eval.shot": "multi"}
 IMAGE = {**VIDEO, "data.num_ids": 8, "data.clips_per_id": 8, "data.seq_len": 1, "data.height": 384, "data.width": 192,
          "data.resize": "bilinear", "optim.lr_steps": [20, 40], "optim.epochs": 60, "cal.start_epoch": 25,

@@ -42,10 +42,11 @@ def ccvid_tree(root):
             rows["train"].append((f"session1/{p + 1:03d}_0{s}", p + 1, f"u{s}_l0_s0_c0_a0"))
     for p in (50, 51):
         rows["query"].append((f"session2/{p:03d}_01", p, "u0_l0_s0_c0_a0"))
-        rows["gallery"] += [(f"session3/{p:03d}_01", p, "u1_l0_s0_c0_a0"), (f"session3/{p:03d}_02", p, "u0_l0_s0_c0_a0")]
+        rows["gallery"] += [(f"session3/{p:03d}_01", p, "u1_l0_s0_c0_a0"),
+                            (f"session3/{p:03d}_02", p, "u0_l0_s0_c0_a0")]
     for split, items in rows.items():
         write(root / f"{split}.txt", "".join(f"{path}\t{pid:03d}\t{clothes}\n" for path, pid, clothes in items))
-        for path, pid, _ in items:
+        for path, _, _ in items:
             for f in range(6):
                 img(root / path / f"{f + 1:05d}.jpg", zlib.crc32(f"{path}{f}".encode()) % 1000)
 

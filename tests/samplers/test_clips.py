@@ -15,7 +15,7 @@ def test_test_tiling_uses_every_frame_once(length):
     assert all(len(c) == 8 for c in clips)
     # every frame appears in exactly one clip; only the loop-padded last clip repeats frames
     owners = Counter()
-    for k, c in enumerate(clips):
+    for c in clips:
         for i in set(c):
             owners[i] += 1
     assert sorted(owners) == list(range(length))

@@ -47,6 +47,6 @@ def test_crop_is_a_window_of_the_upscaled_clip():
     x = torch.arange(1 * 3 * 1 * 16 * 8, dtype=torch.float32).view(1, 3, 1, 16, 8)
     out = random_crop(x, 1.0, torch.Generator().manual_seed(0))
     up = torch.nn.functional.interpolate(x[0].transpose(0, 1), size=(18, 9), mode="bilinear", align_corners=False)
-    found = any(torch.allclose(out[0].transpose(0, 1), up[:, :, t:t + 16, l:l + 8])
-                for t in range(3) for l in range(2))
+    found = any(torch.allclose(out[0].transpose(0, 1), up[:, :, top:top + 16, left:left + 8])
+                for top in range(3) for left in range(2))
     assert found

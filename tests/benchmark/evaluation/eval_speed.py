@@ -7,7 +7,8 @@ gallery). It is written here from that description, not copied. Both are run on
 the same random problem; the script checks they agree and prints the timings.
 
     python tests/benchmark/evaluation/eval_speed.py     # 2,000 x 20,000, 2048-d
-    python tests/benchmark/evaluation/eval_speed.py --queries 10000 --gallery 120000 --no-yardstick   # LaST scale, peak RSS
+    python tests/benchmark/evaluation/eval_speed.py --queries 10000 --gallery 120000 --no-yardstick  # LaST scale,
+                                                                                                     # peak RSS
 """
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ def main():
     t_ours = time.perf_counter() - t
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"problem {args.queries} x {args.gallery}, {args.dim}-d, {args.threads} threads")
-    print(f"benchmark.evaluation.metrics.evaluate: {t_ours:.2f} s (peak RSS {rss1:.2f} GB; {rss0:.2f} GB after building the inputs)"
-          f"  top1 {ours['top1']:.4f} mAP {ours['mAP']:.4f}")
+    print(f"benchmark.evaluation.metrics.evaluate: {t_ours:.2f} s (peak RSS {rss1:.2f} GB; {rss0:.2f} GB after "
+          f"building the inputs)  top1 {ours['top1']:.4f} mAP {ours['mAP']:.4f}")
     if args.no_yardstick:
         return
     t = time.perf_counter()
@@ -78,7 +79,8 @@ def main():
     distmat = torch.cdist(qt, gt).pow_(2).numpy()  # squared euclidean, as torchreid computes it
     cmc, mean_ap = yardstick_market1501(distmat, qp, gp, qc, gc)
     t_ref = time.perf_counter() - t
-    print(f"per-query yardstick (torchreid eval_market1501 algorithm): {t_ref:.2f} s  top1 {cmc[0]:.4f} mAP {mean_ap:.4f}")
+    print(f"per-query yardstick (torchreid eval_market1501 algorithm): {t_ref:.2f} s  top1 {cmc[0]:.4f} "
+          f"mAP {mean_ap:.4f}")
     print(f"speed-up: {t_ref / t_ours:.1f}x; |delta mAP| = {abs(mean_ap - ours['mAP']):.2e}, "
           f"|delta top1| = {abs(cmc[0] - ours['top1']):.2e}")
 

@@ -25,7 +25,8 @@ def write_ltcc(root, seed=0):
 
 
 TINY_IMAGE = ["--set", "backbone=resnet_tiny", "--set", "pretrained=none", "--set", "height=32", "--set", "width=16",
-              "--set", "num_ids=2", "--set", "clips_per_id=2", "--set", "lr_steps=1", "--set", "cal_start_epoch=1", "--set", "clothes_start_epoch=1",
+              "--set", "num_ids=2", "--set", "clips_per_id=2", "--set", "lr_steps=1", "--set", "cal_start_epoch=1",
+              "--set", "clothes_start_epoch=1",
               "--set", "eval_every=0", "--set", "workers=0", "--set", "threads=1", "--epochs", "2", "--no-progress"]
 
 
