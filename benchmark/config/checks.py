@@ -117,6 +117,17 @@ def _model(cfg: Config) -> None:
                           f"{', '.join(IMAGENET_SPECS)})")
 
 
+def _objectives() -> None:
+    """Every registered objective's weight is a config field (a term a run cannot switch off would train unsaid)."""
+    from ..engine import OBJECTIVES
+    from .schema import leaf_keys
+    fields = set(leaf_keys())
+    for name in OBJECTIVES.names():
+        weight = OBJECTIVES.info(name).get("weight")
+        if weight is not None and weight not in fields:
+            raise ConfigError(f"objective {name!r}: its weight field {weight!r} is not a config field")
+
+
 def _optim(cfg: Config) -> None:
     o = cfg.optim
     if any(s < 1 for s in o.lr_steps) or list(o.lr_steps) != sorted(set(o.lr_steps)):
@@ -179,6 +190,7 @@ def check(cfg: Config, need_root: bool = True) -> Tuple[Config, List[str]]:
     check_fields(cfg)
     _data(cfg, warnings, need_root)
     _model(cfg)
+    _objectives()
     _optim(cfg)
     _cal(cfg)
     _system(cfg, warnings)

@@ -12,8 +12,8 @@ name with :func:`register_objective`, which also says
 :func:`objective_terms` lists, in the order of registration, the terms that are on; the trainer
 sums each step's terms (weight x term) and logs each under its name, and a run folder's
 ``metrics.csv`` has a column per registered name (:func:`scalar_names`). A new objective is
-one function here (or in a plugin package, through the entry-point group ``ccreid.objectives``)
-plus the config field of its weight::
+one function here plus the config field of its weight (and of its parameters), so that a run
+switches it on by its config and its record says so::
 
     @register_objective("center", weight="loss.center_weight", when=lambda cfg, epoch: cfg.loss.center_weight > 0)
     def center(batch: Batch) -> torch.Tensor:
@@ -33,14 +33,15 @@ from ccvid.base import Registry
 
 from .losses import cal_loss, memory_cal_loss, triplet_loss, update_clothes_memory
 
-OBJECTIVE_ENTRY_POINT_GROUP = "ccreid.objectives"
 STEPS = ("model", "clothes")   # the order of the table in logs and metrics.csv; the clothes step runs first
 # what an iteration logs besides its terms: the total of the model step, and the clothes classifier's
 # accuracy among the suits of the sample's own identity (CAL aims to lower it)
 DIAGNOSTICS = ("clothes_acc_within_id",)
 TOTAL = "loss"
 
-OBJECTIVES = Registry("objective", OBJECTIVE_ENTRY_POINT_GROUP)
+# no entry-point group: a term installed with a package would change the loss of every run without its config
+# saying so
+OBJECTIVES = Registry("objective")
 
 
 @dataclass

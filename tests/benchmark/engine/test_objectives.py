@@ -74,3 +74,13 @@ def test_optimiser_and_schedule_are_named_in_the_config():
         check(make_config("cpu", ["optim.optimizer=adma"]))
     with pytest.raises(ConfigError, match=r"^optim.scheduler: unknown scheduler 'cosine' \(known: constant, "):
         check(make_config("cpu", ["optim.scheduler=cosine"]))
+
+
+def test_a_term_whose_weight_is_not_a_config_field_is_refused_before_training():
+    register_objective("orphan", weight="loss.orphan_weight")(lambda b: b.output.features.sum())
+    try:
+        with pytest.raises(ConfigError, match="objective 'orphan': its weight field 'loss.orphan_weight' is not"):
+            check(make_config("cpu"))
+    finally:
+        OBJECTIVES._items.pop("orphan")
+        OBJECTIVES._info.pop("orphan")
