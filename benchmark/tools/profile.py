@@ -135,23 +135,13 @@ def _frame_paths(t: Tracklet, idx: Sequence[int]) -> List[str]:
     return [os.path.join(t.source, t.frames[i]) for i in idx]
 
 
-def _video_twins(frames: Dict[str, List[Tracklet]], data_root: str, video_root: Optional[str], work: str) -> Tuple[Dict[str, List[Tracklet]], str]:
+def _video_twins(frames: Dict[str, List[Tracklet]], data_root: str, video_root: Optional[str],
+                 work: str) -> Tuple[Dict[str, List[Tracklet]], str]:
     """The same tracklets as packed videos: from ``video_root``, or packed now with the default settings."""
+    if video_root:
+        return _videos_of_pack(frames, data_root, video_root), f"videos from {video_root}"
     from .pack import PackSettings, pack_tracklet
 
-    if video_root:
-        vdata = read_ccvid(video_root, backend="video")
-        out = {}
-        for split in ("train", "test"):
-            vids = vdata.train if split == "train" else vdata.query + vdata.gallery
-            by_rel = {_rel(v.source, video_root): v for v in vids}
-            out[split] = []
-            for t in frames[split]:
-                rel = _rel(t.source, data_root)
-                if rel not in by_rel:
-                    raise DatasetError(f"{video_root}: no video for tracklet {rel!r} of {data_root}")
-                out[split].append(by_rel[rel])
-        return out, f"videos from {video_root}"
     settings = PackSettings()
     out = {}
     jobs = []
@@ -167,11 +157,127 @@ def _video_twins(frames: Dict[str, List[Tracklet]], data_root: str, video_root: 
                  f"preset {settings.preset})")
 
 
+def _videos_of_pack(frames: Dict[str, List[Tracklet]], data_root: str, video_root: str) -> Dict[str, List[Tracklet]]:
+    """The video in the pack ``video_root`` of every sampled frame-folder tracklet of ``data_root``."""
+    vdata = read_ccvid(video_root, backend="video")
+    out = {}
+    for split in ("train", "test"):
+        vids = vdata.train if split == "train" else vdata.query + vdata.gallery
+        by_rel = {_rel(v.source, video_root): v for v in vids}
+        out[split] = []
+        for t in frames[split]:
+            rel = _rel(t.source, data_root)
+            if rel not in by_rel:
+                raise DatasetError(f"{video_root}: no video for tracklet {rel!r} of {data_root}")
+            out[split].append(by_rel[rel])
+    return out
+
+
 def _rel(source: str, root: str) -> str:
     rel = os.path.relpath(source, root).replace(os.sep, "/")
     if rel.startswith("videos/"):
         rel = rel[len("videos/"):]
     return os.path.splitext(rel)[0] if rel.lower().endswith((".mp4", ".avi", ".mkv", ".webm", ".mov")) else rel
+
+
+def _sample(data, clips: int, seq_len: int, stride: int, rng: np.random.Generator) -> Tuple[list, list]:
+    """Training tracklets (one random clip each, cycled if there are fewer than ``clips``) and whole test
+    videos, enough of them to give at least ``clips`` test clips."""
+    train_pool = [data.train[k] for k in rng.permutation(len(data.train))[:clips]]
+    test_pool, n_test = [], 0
+    for k in rng.permutation(len(data.query) + len(data.gallery)):
+        if n_test >= clips:
+            break
+        t = (data.query + data.gallery)[k]
+        test_pool.append(t)
+        n_test += len(tile_clip_indices(t.num_frames, seq_len, stride))
+    return train_pool, test_pool
+
+
+def _loader_sets(pools: Dict[str, List[Tracklet]], videos: Dict[str, List[Tracklet]], size: Size, seq_len: int,
+                 stride: int, seed: int) -> Dict[Tuple[str, str], object]:
+    """Our datasets per (backend, mode), in the order they are warmed up and timed."""
+    return {
+        ("frames", "train"): TrainClips(pools["train"], size, seq_len, stride, flip=False, seed=seed),
+        ("video", "train"): TrainClips(videos["train"], size, seq_len, stride, flip=False, seed=seed),
+        ("frames", "test"): WholeVideos(pools["test"], size, seq_len, stride),
+        ("video", "test"): WholeVideos(videos["test"], size, seq_len, stride),
+    }
+
+
+def _warm_up(sets, train_idx, picks: List[int], size: Size, batch: int, pool) -> None:
+    """Imports, thread pools and the file cache, before anything is timed."""
+    for t, idx in train_idx[:2]:
+        yardstick_clip(_frame_paths(t, idx), size)
+    for key, ds in sets.items():
+        if key[1] == "train":
+            run_train(ds, picks[:min(len(picks), batch)], batch, pool)
+        else:
+            run_test(WholeVideos(ds.tracklets[:2], size, ds.seq_len, ds.stride), batch, pool)
+
+
+def _timed(fn: Callable, *args) -> Tuple[float, object]:
+    """(seconds, result) of ``fn(*args)``."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t0, out
+
+
+def _yardstick_clips(idx: Sequence[Tuple[Tracklet, Sequence[int]]], size: Size) -> List[torch.Tensor]:
+    """The yardstick's clip of each (tracklet, frame indices)."""
+    return [yardstick_clip(_frame_paths(t, i), size) for t, i in idx]
+
+
+def _ours(ds, mode: str, picks: List[int], batch: int, pool, keep: int) -> Tuple[int, List[torch.Tensor]]:
+    """One timed pass of our pipeline ``ds`` (:func:`run_train` or :func:`run_test`)."""
+    return run_train(ds, picks, batch, pool, keep) if mode == "train" else run_test(ds, batch, pool, keep)
+
+
+def _time_passes(sets, clip_idx: Dict[str, list], picks: List[int], size: Size, batch: int, pool, keep: int,
+                 threads: int, repeats: int) -> Tuple[dict, dict, dict]:
+    """Best seconds, first ``keep`` clips and clip counts per (backend, mode), the yardstick as backend "yardstick".
+
+    Every pipeline runs ``repeats`` times, interleaved with the others, and keeps its best time, so
+    that a burst of load on a shared machine does not favour one side of a ratio.
+    """
+    best: Dict[Tuple[str, str], float] = {}
+    kept: Dict[Tuple[str, str], List[torch.Tensor]] = {}
+    counts: Dict[Tuple[str, str], int] = {}
+    for _ in range(repeats):
+        for mode, idx in clip_idx.items():
+            secs, clips_ref = _timed(_yardstick_clips, idx, size)
+            key = ("yardstick", mode)
+            best[key] = min(best.get(key, float("inf")), secs)
+            kept[key], counts[key] = clips_ref[:keep], len(idx)
+            del clips_ref
+        # ours spends the thread budget on the loader pool (decode + resize of several videos at
+        # once) and keeps torch's own pool to one thread, so the two do not oversubscribe the cores
+        torch.set_num_threads(1 if pool is not None else threads)
+        for (backend, mode), ds in sets.items():
+            secs, (n, ours) = _timed(_ours, ds, mode, picks, batch, pool, keep)
+            best[(backend, mode)] = min(best.get((backend, mode), float("inf")), secs)
+            kept[(backend, mode)], counts[(backend, mode)] = ours, n
+        torch.set_num_threads(threads)
+    return best, kept, counts
+
+
+def _rows(best: dict, kept: dict, counts: dict) -> List[Dict[str, object]]:
+    """One row per pipeline and mode, in the printed order: training, then test; in each the yardstick,
+    then ours from frame folders, then ours from packed videos."""
+    rows: List[Dict[str, object]] = []
+    for mode in ("train", "test"):
+        ref_rate = counts[("yardstick", mode)] / best[("yardstick", mode)]
+        rows.append({"backend": "JPEG folders", "mode": mode, "pipeline": "yardstick (PIL per frame)",
+                     "clips": counts[("yardstick", mode)], "clips_per_s": ref_rate, "x_yardstick": 1.0,
+                     "psnr_db": None})
+        for backend in ("frames", "video"):
+            rate = counts[(backend, mode)] / best[(backend, mode)]
+            rows.append({"backend": "JPEG folders" if backend == "frames" else "packed video",
+                         "mode": mode, "pipeline": ("TrainClips" if mode == "train" else "WholeVideos")
+                         + (" + PIL" if backend == "frames" else " + decord") + " + normalize_clips",
+                         "clips": counts[(backend, mode)], "clips_per_s": rate, "x_yardstick": rate / ref_rate,
+                         "psnr_db": psnr(kept[(backend, mode)], kept[("yardstick", mode)])})
+    return rows
 
 
 def profile_loaders(data_root: Optional[str] = None, video_root: Optional[str] = None, clips: int = 256,
@@ -185,98 +291,33 @@ def profile_loaders(data_root: Optional[str] = None, video_root: Optional[str] =
         from ccvid.datasets.embedded import embedded_root
         data_root = embedded_root()
     data = read_ccvid(data_root, backend="frames")
-    rng = np.random.default_rng(seed)
-
-    # the sample: training tracklets (one random clip each, cycled if there are fewer) and whole test videos
-    train_pool = [data.train[k] for k in rng.permutation(len(data.train))[:clips]]
-    test_pool, n_test = [], 0
-    for k in rng.permutation(len(data.query) + len(data.gallery)):
-        if n_test >= clips:
-            break
-        t = (data.query + data.gallery)[k]
-        test_pool.append(t)
-        n_test += len(tile_clip_indices(t.num_frames, seq_len, stride))
+    train_pool, test_pool = _sample(data, clips, seq_len, stride, np.random.default_rng(seed))
     if not train_pool or not test_pool:
         raise DatasetError(f"{data_root}: needs training and test tracklets to profile")
+    pools = {"train": train_pool, "test": test_pool}
 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="loader") if threads > 1 else None
-    rows: List[Dict[str, object]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="ccreid-profile-") as work:
-            videos, video_note = _video_twins({"train": train_pool, "test": test_pool}, data_root, video_root,
-                                              work)
-            sets = {
-                ("frames", "train"): TrainClips(train_pool, size, seq_len, stride, flip=False, seed=seed),
-                ("video", "train"): TrainClips(videos["train"], size, seq_len, stride, flip=False, seed=seed),
-                ("frames", "test"): WholeVideos(test_pool, size, seq_len, stride),
-                ("video", "test"): WholeVideos(videos["test"], size, seq_len, stride),
-            }
+            videos, video_note = _video_twins(pools, data_root, video_root, work)
+            sets = _loader_sets(pools, videos, size, seq_len, stride, seed)
             ftrain, vtrain = sets[("frames", "train")], sets[("video", "train")]
             if [(s, e) for _, s, e in ftrain.items] != [(s, e) for _, s, e in vtrain.items]:
                 raise DatasetError(f"{video_note}: videos and frame folders differ in length")
             picks = [k % len(ftrain) for k in range(clips)]
-            train_idx = [ftrain.clip_indices(k)[:2] for k in picks]
-            test_idx = [(t, c) for t in test_pool for c in tile_clip_indices(t.num_frames, seq_len, stride)]
-            keep = min(psnr_clips, clips)
-
-            # warm-up (imports, thread pools, file cache), then the timed passes
-            for t, idx in train_idx[:2]:
-                yardstick_clip(_frame_paths(t, idx), size)
-            for key, ds in sets.items():
-                if key[1] == "train":
-                    run_train(ds, picks[:min(len(picks), batch)], batch, pool)
-                else:
-                    run_test(WholeVideos(ds.tracklets[:2], size, seq_len, stride), batch, pool)
-
-            def timed(fn):
-                t0 = time.perf_counter()
-                out = fn()
-                return time.perf_counter() - t0, out
-
-            # every pipeline runs `repeats` times, interleaved with the others, and keeps its best time,
-            # so that a burst of load on a shared machine does not favour one side of a ratio
-            best: Dict[Tuple[str, str], float] = {}
-            kept: Dict[Tuple[str, str], List[torch.Tensor]] = {}
-            counts: Dict[Tuple[str, str], int] = {}
-            for _ in range(repeats):
-                for mode, idx in (("train", train_idx), ("test", test_idx)):
-                    secs, clips_ref = timed(lambda: [yardstick_clip(_frame_paths(t, i), size) for t, i in idx])
-                    key = ("yardstick", mode)
-                    best[key] = min(best.get(key, float("inf")), secs)
-                    kept[key], counts[key] = clips_ref[:keep], len(idx)
-                    del clips_ref
-                # ours spends the thread budget on the loader pool (decode + resize of several videos at
-                # once) and keeps torch's own pool to one thread, so the two do not oversubscribe the cores
-                torch.set_num_threads(1 if pool is not None else threads)
-                for (backend, mode), ds in sets.items():
-                    run = (lambda: run_train(ds, picks, batch, pool, keep)) if mode == "train" else \
-                          (lambda: run_test(ds, batch, pool, keep))
-                    secs, (n, ours) = timed(run)
-                    best[(backend, mode)] = min(best.get((backend, mode), float("inf")), secs)
-                    kept[(backend, mode)], counts[(backend, mode)] = ours, n
-                torch.set_num_threads(threads)
-            for mode in ("train", "test"):
-                ref_rate = counts[("yardstick", mode)] / best[("yardstick", mode)]
-                rows.append({"backend": "JPEG folders", "mode": mode, "pipeline": "yardstick (PIL per frame)",
-                             "clips": counts[("yardstick", mode)], "clips_per_s": ref_rate, "x_yardstick": 1.0,
-                             "psnr_db": None})
-                for backend in ("frames", "video"):
-                    rate = counts[(backend, mode)] / best[(backend, mode)]
-                    rows.append({"backend": "JPEG folders" if backend == "frames" else "packed video",
-                                 "mode": mode, "pipeline": ("TrainClips" if mode == "train" else "WholeVideos")
-                                 + (" + PIL" if backend == "frames" else " + decord") + " + normalize_clips",
-                                 "clips": counts[(backend, mode)], "clips_per_s": rate, "x_yardstick": rate / ref_rate,
-                                 "psnr_db": psnr(kept[(backend, mode)], kept[("yardstick", mode)])})
+            clip_idx = {"train": [ftrain.clip_indices(k)[:2] for k in picks],
+                        "test": [(t, c) for t in test_pool for c in tile_clip_indices(t.num_frames, seq_len, stride)]}
+            _warm_up(sets, clip_idx["train"], picks, size, batch, pool)
+            timing = _time_passes(sets, clip_idx, picks, size, batch, pool, min(psnr_clips, clips), threads, repeats)
+            rows = _rows(*timing)
     finally:
         torch.set_num_threads(old_threads)
         if pool is not None:
             pool.shutdown()
-    order = {("JPEG folders", "yard"): 0, ("JPEG folders", "ours"): 1, ("packed video", "ours"): 2}
-    rows.sort(key=lambda r: (r["mode"] != "train", order[(r["backend"], "yard" if r["psnr_db"] is None else "ours")]))
     return {"rows": rows, "data_root": data_root, "video": video_note, "size": size, "threads": threads,
-            "batch": batch, "train_clips": len(train_idx), "test_clips": len(test_idx),
+            "batch": batch, "train_clips": len(clip_idx["train"]), "test_clips": len(clip_idx["test"]),
             "test_videos": len(test_pool), "repeats": repeats}
 
 
