@@ -2,7 +2,9 @@
 
 Every record is checked for what the tables and the chart read before anything is printed; the first bad
 one is one line naming its file (exit status 2). A failed run's record (``"status": "failed"``) is never
-averaged: each is named on stderr in one line and left out of every table.
+averaged: each is named on stderr in one line and left out of every table. Every user error (an option,
+a record, a published-numbers file, an output that cannot be written) is a :class:`~ccvid.base.UserError`
+raised where it is found and reported in one place, :func:`main`.
 """
 from __future__ import annotations
 
@@ -11,16 +13,17 @@ import math
 import os
 import shlex
 import sys
-from typing import Any, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional, Tuple
 
 from tabulate import tabulate_formats
 
 from benchmark.records import RecordError, RunRecord, read_record, record_paths
+from ccvid.base import UserError
 
-from .plot import cal_gain_svg
-from .published import NO_MATCH, PublishedError, comparison_rows, load_published, sources
+from .published import NO_MATCH, comparison_rows, load_published, sources
 from .render import FORMATS, known_format, metric_headers, render_table
-from .tables import cal_gain_rows, leaderboard_rows, parse_columns, render, shared_settings, sort_rows
+from .tables import LeaderboardError, cal_gain_rows, leaderboard_rows, parse_columns, shared_settings, sort_rows
 
 EXAMPLES = """examples:
   leaderboard runs/                       # all records under runs/, markdown
@@ -30,11 +33,11 @@ EXAMPLES = """examples:
   leaderboard results/ --published        # published numbers beside ours, with the gap
   leaderboard results/embedded results/zoo --figures docs/figures   # CMC, training curves, speed, CAL chart
   leaderboard results/embedded results/zoo --cal-gain --html report.html   # one self-contained page
-  leaderboard results/embedded results/zoo --plot zoo.svg   # CAL vs ID-only dumbbell chart
+  leaderboard results/embedded results/zoo --plot zoo.svg   # the CAL chart alone (.svg or .png)
 """
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="leaderboard", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", help="record.json files or folders searched for them")
@@ -45,8 +48,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "(default: general.top1,general.mAP,cc.top1,cc.mAP)")
     p.add_argument("--sort", metavar="PROTOCOL.METRIC", help="rows by this column, highest first (default: by name)")
     p.add_argument("--cal-gain", action="store_true", help="also print CAL's gain over the same model without CAL")
-    p.add_argument("--plot", metavar="FILE.svg",
-                   help="also write an SVG chart of general and CC mAP, ID only vs CAL, per experiment")
+    p.add_argument("--plot", metavar="FILE",
+                   help="also write the CAL chart (general and CC mAP, ID only vs CAL, per experiment; the "
+                        "cal-gain.png of --figures) to FILE, an .svg or .png in an existing folder")
     p.add_argument("--figures", metavar="DIR",
                    help="also write the figures: CMC curves, training curves, speed against accuracy, the CAL chart "
                         "(DIR/cmc.png, training-curves.png, speed-accuracy.png, cal-gain.png)")
@@ -55,41 +59,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--published", action="store_true",
                    help="also print the published numbers (leaderboards/published/) of the same dataset, model "
                         "and objective beside ours, with the gap (ours - published)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The one place a user error is reported: one line on stderr, exit status 2, no traceback."""
+    args = build_parser().parse_args(argv)
+    command = "leaderboard " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     try:
-        columns = parse_columns(args.columns)
-        sort = parse_columns(args.sort)[0] if args.sort else None
-    except ValueError as e:
+        _run(args, command)
+    except UserError as e:
         print(f"leaderboard: error: {e}", file=sys.stderr)
         return 2
-    if not known_format(args.format):
-        print(f"leaderboard: error: --format {args.format!r}: unknown table format; choose from "
-              f"{', '.join(FORMATS)} or a tabulate format ({', '.join(sorted(tabulate_formats))})", file=sys.stderr)
-        return 2
-    try:
-        records, failed = load_checked(args.paths)
-    except (OSError, RecordError) as e:
-        print(f"leaderboard: error: {e}", file=sys.stderr)
-        return 2
-    published = []
-    if args.published:
-        try:
-            published = load_published()
-        except PublishedError as e:
-            print(f"leaderboard: error: {e}", file=sys.stderr)
-            return 2
+    return 0
+
+
+def _run(args: argparse.Namespace, command: str) -> None:
+    """Check the options, the records and the published numbers, then print and write what was asked for."""
+    columns, sort = _check_options(args)
+    records, failed = load_checked(args.paths)
+    published = load_published() if args.published else []
     for r in failed:
         why = (str(r.error).strip().splitlines() or ["no reason recorded"])[0] if r.error else "no reason recorded"
         print(f"leaderboard: skipped failed run {r.path} ({why})", file=sys.stderr)
     if not records:
         what = "complete run records" if failed else "run records"
-        print(f"leaderboard: error: no {what} (record.json) under {', '.join(args.paths)}", file=sys.stderr)
-        return 2
-    try:
-        _print_tables(records, columns, sort, args.format)
-    except ValueError as e:
-        print(f"leaderboard: error: {e}", file=sys.stderr)
-        return 2
+        raise LeaderboardError(f"no {what} (record.json) under {', '.join(args.paths)}")
+    _print_tables(records, columns, sort, args.format)
     if args.published:
         _print_published(records, published, args.format)
     if args.cal_gain:
@@ -98,22 +94,58 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(render_table(headers, rows, args.format, best=metric_headers(headers)) if rows
               else "no CAL / no-CAL pairs with the same seed")
     if args.plot:
-        try:
-            _write(args.plot, cal_gain_svg(records))
-        except (OSError, ValueError) as e:
-            print(f"leaderboard: error: --plot {args.plot}: {e}", file=sys.stderr)
-            return 2
-        print(f"\nchart: {args.plot}")
+        _write_plot(records, args.plot)
     if args.html:
-        command = "leaderboard " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-        try:
+        with _writing("--html", args.html):
             print(f"\nreport: {_write_report(records, columns, published, command, args.html)}")
-        except (OSError, ValueError) as e:
-            print(f"leaderboard: error: --html {args.html}: {e}", file=sys.stderr)
-            return 2
     if args.figures:
-        return _write_figures(records, args.figures)
-    return 0
+        _write_figures(records, args.figures)
+
+
+def _check_options(args: argparse.Namespace) -> Tuple[Tuple[Tuple[str, str], ...], Optional[Tuple[str, str]]]:
+    """(columns, sort column) of the options; refuses a bad option before any record is read."""
+    columns = parse_columns(args.columns)
+    sort = parse_columns(args.sort)[0] if args.sort else None
+    if not known_format(args.format):
+        raise LeaderboardError(f"--format {args.format!r}: unknown table format; choose from {', '.join(FORMATS)} "
+                               f"or a tabulate format ({', '.join(sorted(tabulate_formats))})")
+    if args.plot:
+        _check_plot(args.plot)
+    return columns, sort
+
+
+def _check_plot(path: str) -> None:
+    """The chart's format follows the suffix; its folder must exist (a mistyped folder is not created)."""
+    from .figures import FORMATS as FIGURE_FORMATS
+    if os.path.splitext(path)[1].lower().lstrip(".") not in FIGURE_FORMATS:
+        raise LeaderboardError(f"--plot {path}: give a .svg or .png file name (the chart's format follows the suffix)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise LeaderboardError(f"--plot {path}: no such folder {folder}")
+
+
+@contextmanager
+def _writing(option: str, path: str, failure: str = "cannot write") -> Iterator[None]:
+    """A file (or folder) an option names is being written: a failure becomes one line naming both."""
+    try:
+        yield
+    except OSError as e:
+        raise LeaderboardError(f"{option} {path}: {failure} ({_why(e, path)})") from None
+    except UserError as e:  # nothing to draw, a format that is not a figure's
+        raise LeaderboardError(f"{option} {path}: {e}") from None
+
+
+def _why(e: OSError, path: str) -> str:
+    """The system's reason, naming the folder on the way when that is what failed (a file where one should be)."""
+    above = e.filename and os.path.abspath(path).startswith(os.path.abspath(os.fsdecode(e.filename)) + os.sep)
+    return f"{e.filename}: {e.strerror}" if above else (e.strerror or type(e).__name__)
+
+
+def _write_plot(records: List[RunRecord], path: str) -> None:
+    from .figures import cal_gain_figure
+    with _writing("--plot", path):
+        cal_gain_figure(records, path)
+    print(f"\nchart: {path}")
 
 
 def _write_report(records: List[RunRecord], columns, published, command: str, path: str) -> str:
@@ -125,22 +157,20 @@ def _write_report(records: List[RunRecord], columns, published, command: str, pa
     return write_report(html_report(records, command, columns, published_html=published_html), path)
 
 
-def _write_figures(records: List[RunRecord], folder: str) -> int:
+def _write_figures(records: List[RunRecord], folder: str) -> None:
     """Every figure the records can show; one that has nothing to show is named and skipped."""
-    from .figures import cal_gain_figure, cmc_figure, speed_accuracy_figure, training_curves_figure
-    try:
+    from .figures import NothingToDraw, cal_gain_figure, cmc_figure, speed_accuracy_figure, training_curves_figure
+    with _writing("--figures", folder, "cannot create the folder"):
         os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        print(f"leaderboard: error: --figures {folder}: cannot create the folder ({e.strerror})", file=sys.stderr)
-        return 2
     print()
     for name, draw in (("cmc.png", cmc_figure), ("training-curves.png", training_curves_figure),
                        ("speed-accuracy.png", speed_accuracy_figure), ("cal-gain.png", cal_gain_figure)):
-        try:
-            print(f"figure: {draw(records, os.path.join(folder, name))}")
-        except ValueError as e:
-            print(f"figure {name}: skipped ({e})")
-    return 0
+        path = os.path.join(folder, name)
+        with _writing("--figures", path):
+            try:
+                print(f"figure: {draw(records, path)}")
+            except NothingToDraw as e:
+                print(f"figure {name}: skipped ({e})")
 
 
 def _print_tables(records: List[RunRecord], columns, sort, fmt: str) -> None:
@@ -158,20 +188,21 @@ def _print_tables(records: List[RunRecord], columns, sort, fmt: str) -> None:
         print(render_table(headers, rows, fmt, best=metric_headers(headers)))
 
 
-def _print_published(records: List[RunRecord], published, fmt_name: str) -> None:
+def _print_published(records: List[RunRecord], published, fmt: str) -> None:
+    """Ours beside the published rows of the same dataset, model and objective, in the tables' format."""
     headers, rows = comparison_rows(records, published)
     print("\nPublished numbers beside ours (same dataset, model and objective; Δ = ours - published, points; "
           "ours: last epoch, mean ± std over seeds):")
     if not rows:
         print(NO_MATCH)
         return
-    print(render(headers, rows, fmt_name))
+    print(render_table(headers, rows, fmt))
     shown = [r for r in published if r.short in {row[headers.index("source")] for row in rows}]
     headers, ref_rows = comparison_rows(records, published, selection="reference")
     if ref_rows:
         print("\nThe same comparison at the epochs the reference's selection rule keeps (CHOSEN ON THE TEST SET, "
               "the rule of the CAL reference code):")
-        print(render(headers, ref_rows, fmt_name))
+        print(render_table(headers, ref_rows, fmt))
     print("\nsources:\n" + "\n".join(f"  {line}" for line in sources(shown)))
 
 
@@ -251,14 +282,6 @@ def check_record(record: RunRecord) -> None:
                                       f"{ref.get('epoch')!r}")
     except RecordError as e:
         raise RecordError(f"{where}: {e}") from None
-
-
-def _write(path: str, text: str) -> None:
-    """Write through a temporary file so that an existing chart is never left half-written."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,16 @@
 Each function takes run records and an output path (``.png`` or ``.svg``), groups the
 completed records into experiments as the leaderboard tables do (everything but the seed:
 see :mod:`.tables`), writes the figure atomically (a temporary file, then ``os.replace``)
-and returns the path. A figure with nothing to show raises ``ValueError`` with one line.
+and returns the path. A figure with nothing to show raises :class:`NothingToDraw` (one line),
+so that ``--figures`` and the HTML report can skip it and ``--plot`` can refuse.
 
 - :func:`cmc_figure`: CMC curves (rank 1, 5, 10, 20), general and clothes-changing panels.
 - :func:`training_curves_figure`: ID loss, CAL loss and the clothes accuracy within an
   identity per epoch, with the evaluated epochs' CC mAP, one panel per experiment.
 - :func:`speed_accuracy_figure`: training clips per second against CC mAP.
 - :func:`cal_gain_figure`: ID-only and CAL means of general and CC mAP (dumbbells), each
-  seed's pair as faint points.
+  seed's pair as faint points. The one CAL chart: ``leaderboard --plot FILE``, ``--figures``'
+  cal-gain.png and the HTML report all draw it.
 
 Every mean is over the seeds of an experiment and every spread is their standard deviation
 (none with one seed). Colour tells the model (Okabe-Ito, colour-blind safe); a solid line and
@@ -33,11 +35,13 @@ from matplotlib.lines import Line2D
 from benchmark.records import RunRecord
 from ccvid.files import write_atomically
 
-from .tables import _metric, cal_pairs, config_of, group_experiments, off_default
+from .tables import LeaderboardError, _metric, cal_pairs, config_of, group_experiments, off_default
 
-__all__ = ["cmc_figure", "training_curves_figure", "speed_accuracy_figure", "cal_gain_figure"]
+__all__ = ["cmc_figure", "training_curves_figure", "speed_accuracy_figure", "cal_gain_figure", "NothingToDraw",
+           "FORMATS"]
 
 DPI = 120
+FORMATS = ("png", "svg")  # what a figure is written as; the path's suffix chooses
 # Okabe & Ito's palette without its yellow (too faint on white)
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -47,6 +51,10 @@ PROTOCOL_NAMES = {"general": "general", "cc": "clothes-changing (CC)", "sc": "sa
 RC = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
       "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": "#e3e3e3",
       "grid.linewidth": 0.8, "svg.fonttype": "none", "svg.hashsalt": "ccreid-bench"}
+
+
+class NothingToDraw(LeaderboardError):
+    """The records hold nothing a figure shows (no CAL / ID-only pair, no history...); one line saying what."""
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -170,8 +178,8 @@ def _figure(width: float, height: float) -> Figure:
 
 def _format(path: str) -> str:
     ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
-    if ext not in ("png", "svg"):
-        raise ValueError(f"{path}: give a .png or .svg path (the format follows the suffix)")
+    if ext not in FORMATS:
+        raise LeaderboardError(f"{path}: give a .png or .svg path (the format follows the suffix)")
     return ext
 
 
@@ -215,7 +223,7 @@ def cmc_figure(records: List[RunRecord], path: str) -> str:
         panels = [p for p in ("general", "cc")
                   if any(_pct(r, p, f"top{k}") is not None for e in exps for r in e.runs for k in RANKS)]
         if not panels:
-            raise ValueError("no completed run record has CMC scores (top1/top5/top10/top20) to plot")
+            raise NothingToDraw("no completed run record has CMC scores (top1/top5/top10/top20) to plot")
         fig = _figure(4.2 * len(panels) + 2.6, 3.9)
         axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
         shown = [e for e in exps if any(_pct(r, p, "top1") is not None for r in e.runs for p in panels)]
@@ -268,7 +276,7 @@ def training_curves_figure(records: List[RunRecord], path: str) -> str:
     with rc_context(RC):
         exps = [e for e in experiments(records) if any(r.history for r in e.runs)]
         if not exps:
-            raise ValueError("no completed run record has a per-epoch history to plot")
+            raise NothingToDraw("no completed run record has a per-epoch history to plot")
         rows, cols = _grid(len(exps))
         fig = _figure(3.3 * cols + 0.6, 2.6 * rows + 0.9)
         axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
@@ -333,8 +341,8 @@ def speed_accuracy_figure(records: List[RunRecord], path: str) -> str:
             if speed and acc:
                 points.append((e, speed, acc))
         if not points:
-            raise ValueError("no completed run record has both a training speed (history iterations and "
-                             "timings.train_s) and a CC mAP to plot")
+            raise NothingToDraw("no completed run record has both a training speed (history iterations and "
+                                "timings.train_s) and a CC mAP to plot")
         fig = _figure(7.8, 4.4)
         ax = fig.subplots()
         for e, (sx, ex, nx), (sy, ey, ny) in points:
@@ -358,24 +366,29 @@ CAL_PANELS = (("general", "mAP"), ("cc", "mAP"))
 
 def cal_gain_figure(records: List[RunRecord], path: str) -> str:
     """Per model, ID-only and CAL means of general and CC mAP over the paired seeds (dumbbells), the mean
-    paired change written beside them, and each seed's pair as faint points."""
+    paired change written beside them, and each seed's pair as faint points.
+
+    The rows are the pairs of ``leaderboard --cal-gain`` (a CAL run and the ID-only run of the same seed and
+    settings); the legend shows only what is drawn, so a chart of gains alone has no loss entry to look for.
+    """
     with rc_context(RC):
         varying, groups = cal_pairs(records)
         if not groups:
-            raise ValueError("no CAL / ID-only pairs with the same seed to plot (the CAL gain needs both runs "
-                             "of a seed)")
+            raise NothingToDraw("no CAL / ID-only pairs with the same seed to plot (the CAL gain needs both "
+                                "runs of a seed)")
         several = _several([g[0] for g in groups])
         rows = [(f"{_label(cfg, varying, several, None)} · {len(pairs)} seed{'s' if len(pairs) > 1 else ''}",
                  pairs) for cfg, pairs in groups]
         values = [v for _, pairs in rows for _, a, b in pairs for p, m in CAL_PANELS
                   for v in (_pct(a, p, m), _pct(b, p, m)) if v is not None]
         if not values:
-            raise ValueError("the CAL / ID-only pairs have neither a general nor a CC mAP to plot")
+            raise NothingToDraw("the CAL / ID-only pairs have neither a general nor a CC mAP to plot")
         fig = _figure(10.0, 1.6 + 0.5 * len(rows))
         axes = fig.subplots(1, len(CAL_PANELS), sharey=True, squeeze=False)[0]
+        drawn = set()
         for ax, (protocol, name) in zip(axes, CAL_PANELS):
             for y, (_, pairs) in enumerate(rows):
-                _dumbbell(ax, y, pairs, protocol, name)
+                drawn.add(_dumbbell(ax, y, pairs, protocol, name))
             ax.set_title(f"{PROTOCOL_NAMES[protocol]} {name}")
             ax.annotate("change", (1.0, 1.0), xycoords="axes fraction", xytext=(6, 2), textcoords="offset points",
                         va="bottom", ha="left", fontsize=8, color=GREY)
@@ -384,24 +397,28 @@ def cal_gain_figure(records: List[RunRecord], path: str) -> str:
             ax.margins(x=0.12)
         axes[0].set_yticks(range(len(rows)), [label for label, _ in rows])
         axes[0].set_ylim(len(rows) - 0.5, -0.5)
-        handles = [Line2D([], [], color=GREY, marker="o", markerfacecolor="white", linestyle="none", markersize=7),
-                   Line2D([], [], color=GAIN, marker="o", linestyle="-", markersize=7),
-                   Line2D([], [], color=LOSS, marker="o", linestyle="-", markersize=7),
-                   Line2D([], [], color=GREY, marker="o", linestyle="none", markersize=4, alpha=0.35)]
-        fig.legend(handles, ["ID only (mean)", "+ CAL, gain (mean)", "+ CAL, loss (mean)", "one seed's runs"],
-                   loc="outside lower center", ncols=4, frameon=False)
+        for ax in axes[1:]:  # no tick marks beside the changes written in front of the next panel
+            ax.tick_params(axis="y", left=False)
+        legend = [(Line2D([], [], color=GREY, marker="o", markerfacecolor="white", linestyle="none", markersize=7),
+                   "ID only (mean)")]
+        legend += [(Line2D([], [], color=colour, marker="o", linestyle="-", markersize=7), f"+ CAL, {what} (mean)")
+                   for colour, what in ((GAIN, "gain"), (LOSS, "loss")) if colour in drawn]
+        legend.append((Line2D([], [], color=GREY, marker="o", linestyle="none", markersize=4, alpha=0.35),
+                       "one seed's runs"))
+        fig.legend(*zip(*legend), loc="outside lower center", ncols=len(legend), frameon=False)
         fig.suptitle("CAL vs ID only, paired by seed (change: mean of the paired differences, points)")
         return _save(fig, path)
 
 
-def _dumbbell(ax, y: int, pairs, protocol: str, name: str) -> None:
+def _dumbbell(ax, y: int, pairs, protocol: str, name: str) -> Optional[str]:
+    """One row of one panel; returns the colour it was drawn in (gain or loss), None when undefined."""
     seeds = [(_pct(b, protocol, name), _pct(a, protocol, name)) for _, a, b in pairs]
     both = [(p, c) for p, c in seeds if p is not None and c is not None]
     plain = _mean_std([p for p, _ in seeds])
     cal = _mean_std([c for _, c in seeds])
     if plain is None or cal is None:
         ax.annotate("undefined", (0.02, y), xycoords=("axes fraction", "data"), va="center", color=GREY)
-        return
+        return None
     colour = GAIN if cal[0] >= plain[0] else LOSS
     for i, (p, c) in enumerate(both):  # the seeds, faint, just above and below the row
         dy = 0.18 * ((i % 2) * 2 - 1) * (1 + i // 2) / max(1, (len(both) + 1) // 2)
@@ -419,3 +436,4 @@ def _dumbbell(ax, y: int, pairs, protocol: str, name: str) -> None:
         ax.annotate(f"{delta[0]:+.1f}{spread}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(6, 0),
                     textcoords="offset points", va="center", ha="left", fontsize=9, color=colour,
                     fontweight="bold")
+    return colour

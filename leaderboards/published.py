@@ -188,7 +188,8 @@ def _row(row: Any, where: str) -> Dict[str, Any]:
             _text(row[key], f"{where}.{key}")
     dataset = row["dataset"]
     if dataset not in DATASETS:
-        raise PublishedError(f"{where}.dataset: {dataset!r} is not a catalog name (known: {', '.join(sorted(DATASETS))})")
+        raise PublishedError(f"{where}.dataset: {dataset!r} is not a catalog name "
+                             f"(known: {', '.join(sorted(DATASETS))})")
     if row["objective"] not in OBJECTIVES:
         raise PublishedError(f"{where}.objective: {row['objective']!r}: expected one of {', '.join(OBJECTIVES)}")
     has_metrics, has_gain = "metrics" in row, "gain" in row or "gain_over" in row

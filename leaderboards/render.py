@@ -46,13 +46,21 @@ def best_cells(headers: Sequence[str], rows: Sequence[Sequence], columns: Sequen
 
 
 PROTOCOL_TITLES = {"gen": "general", "cc": "clothes-changing (CC)", "sc": "same clothes (SC)"}
+_SCORE = re.compile(r"^(Δ )?(gen|cc|sc) ")  # "cc mAP", "Δ gen top1": a score, titled by its protocol
+_PROTOCOL_WORD = re.compile(r"(^|\s)(gen|cc|sc)\s")
 
 
 def protocol_groups(headers: Sequence[str]) -> List[tuple]:
-    """[(group title or "", span)] over the headers: consecutive columns of one protocol share a title."""
+    """[(group title or "", span)] over the headers: consecutive columns of one protocol share a title.
+
+    Empty when a header names its protocol elsewhere than first (the published comparison's "ours gen top1",
+    "pub gen top1", "Δ gen top1"): titles over some of those columns would say less than the flat headers.
+    """
+    if any(_PROTOCOL_WORD.search(h) and not _SCORE.match(h) for h in headers):
+        return []
     groups: List[list] = []
     for h in headers:
-        m = re.match(r"^(Δ )?(gen|cc|sc) ", h)
+        m = _SCORE.match(h)
         title = ((m.group(1) or "") + PROTOCOL_TITLES[m.group(2)]) if m else ""
         if groups and groups[-1][0] == title and title:
             groups[-1][1] += 1
@@ -63,7 +71,7 @@ def protocol_groups(headers: Sequence[str]) -> List[tuple]:
 
 def _sub_header(h: str) -> str:
     """'cc mAP' under its group title reads 'mAP'."""
-    return re.sub(r"^(Δ )?(gen|cc|sc) ", "", h)
+    return _SCORE.sub("", h)
 
 
 def latex_escape(text) -> str:
@@ -116,4 +124,4 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence], fmt: str = "g
 
 def metric_headers(headers: Sequence[str]) -> List[str]:
     """The columns holding scores (where 'best' means something)."""
-    return [h for h in headers if re.match(r"^(Δ )?(gen|cc|sc) ", h)]
+    return [h for h in headers if _SCORE.match(h)]

@@ -36,7 +36,7 @@ window.addEventListener("load", function () {
 
 def _figure_tags(records: List[RunRecord]) -> List[Tuple[str, str]]:
     """(title, <img> tag) for every figure the records can show (needs matplotlib)."""
-    from .figures import cal_gain_figure, cmc_figure, speed_accuracy_figure, training_curves_figure
+    from .figures import NothingToDraw, cal_gain_figure, cmc_figure, speed_accuracy_figure, training_curves_figure
     out = []
     with tempfile.TemporaryDirectory(prefix="ccreid-report-") as work:
         for title, draw in (("CAL against ID only, paired by seed", cal_gain_figure), ("CMC curves", cmc_figure),
@@ -45,7 +45,7 @@ def _figure_tags(records: List[RunRecord]) -> List[Tuple[str, str]]:
             path = os.path.join(work, "figure.png")
             try:
                 draw(records, path)
-            except ValueError:  # nothing to show for these records
+            except NothingToDraw:
                 continue
             with open(path, "rb") as f:
                 data = base64.b64encode(f.read()).decode("ascii")
@@ -78,7 +78,8 @@ def html_report(records: List[RunRecord], command: str, columns: Sequence[Tuple[
     for fig_title, tag in _figure_tags(records):
         parts += [f"<h2>{html.escape(fig_title)}</h2>", tag]
     return (f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style><script>{CHECK}</script></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n")
+            f"<style>{STYLE}</style><script>{CHECK}</script></head>\n<body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
 
 
 def write_report(text: str, path: str) -> str:

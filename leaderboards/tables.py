@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from benchmark.config import Config, flatten
 from benchmark.records import RunRecord
+from ccvid.base import UserError
 
 DEFAULT_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("general", "top1"), ("general", "mAP"), ("cc", "top1"), ("cc", "mAP"))
@@ -23,6 +24,11 @@ IGNORED_FIELDS = {"system.seed", "system.runs_dir", "system.device", "system.thr
                   "system.save_checkpoint", "data.cache_dir", "eval.clips_per_batch"}
 IDENTITY_FIELDS = ("data.dataset", "model.name", "model.backbone", "cal.enabled")
 CAL_FIELDS = {"cal.enabled", "cal.epsilon", "cal.start_epoch", "cal.scale"}  # meaningless without CAL
+
+
+class LeaderboardError(UserError, ValueError):
+    """A leaderboard option or output the user can fix (a bad column, an unknown format, nothing to draw);
+    one line naming the option or file. ``leaderboard`` reports every :class:`UserError` in one place."""
 
 
 def completed(records: List[RunRecord]) -> List[RunRecord]:
@@ -93,7 +99,8 @@ def fmt(values: List[Optional[float]], scale: float = 100.0, signed: bool = Fals
     return text + (f" ± {s:.1f}" if len(vals) > 1 else "")
 
 
-def group_experiments(records: List[RunRecord], selection: str = "last") -> Tuple[List[str], List[Tuple[Tuple, List[RunRecord]]]]:
+def group_experiments(records: List[RunRecord],
+                      selection: str = "last") -> Tuple[List[str], List[Tuple[Tuple, List[RunRecord]]]]:
     """(config fields that vary, [(experiment key, its runs)] in a stable order) of the completed records.
 
     ``selection="reference"`` keeps only the records whose reference rule chose an epoch with metrics.
@@ -128,8 +135,8 @@ def leaderboard_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS,
         kept = [] if selection == "last" else [
             ",".join(sorted({r.reference_selection["rule"] for r in runs})),
             ",".join(str(r.reference_selection["epoch"]) for r in runs)]
-        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], "yes" if cfg["cal.enabled"] else "no",
-                     *[_show(cfg[k]) for k in varying], len(runs), *kept,
+        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"],
+                     "yes" if cfg["cal.enabled"] else "no", *[_show(cfg[k]) for k in varying], len(runs), *kept,
                      *[fmt([_metric(r, p, m, selection) for r in runs]) for p, m in columns],
                      f"{statistics.fmean(r.timings['train_s'] for r in runs) / 60:.1f}"])
     return headers, rows
@@ -203,16 +210,16 @@ METRIC_NAMES = ("top1", "top5", "top10", "top20", "mAP", "mINP")
 
 
 def parse_columns(spec: str) -> Tuple[Tuple[str, str], ...]:
-    """``"general.top1,cc.mAP,sc.mAP"`` -> ((protocol, metric), ...); ValueError names a bad entry."""
+    """``"general.top1,cc.mAP,sc.mAP"`` -> ((protocol, metric), ...); :class:`LeaderboardError` names a bad entry."""
     out = []
     for item in (s.strip() for s in spec.split(",") if s.strip()):
         protocol, _, metric = item.partition(".")
         if protocol not in PROTOCOL_NAMES or metric not in METRIC_NAMES:
-            raise ValueError(f"--columns {item!r}: expected PROTOCOL.METRIC with PROTOCOL in "
+            raise LeaderboardError(f"--columns {item!r}: expected PROTOCOL.METRIC with PROTOCOL in "
                              f"{'/'.join(PROTOCOL_NAMES)} and METRIC in {'/'.join(METRIC_NAMES)}")
         out.append((protocol, metric))
     if not out:
-        raise ValueError("--columns: name at least one PROTOCOL.METRIC")
+        raise LeaderboardError("--columns: name at least one PROTOCOL.METRIC")
     return tuple(out)
 
 
@@ -224,7 +231,7 @@ def sort_rows(headers: List[str], rows: List[List[str]], column: Tuple[str, str]
     """Rows by the mean of ``column``, highest first; undefined values last."""
     name = column_header(*column)
     if name not in headers:
-        raise ValueError(f"--sort {'.'.join(column)}: not a column of this table (add it to --columns)")
+        raise LeaderboardError(f"--sort {'.'.join(column)}: not a column of this table (add it to --columns)")
     j = headers.index(name)
 
     def key(row):

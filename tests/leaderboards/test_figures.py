@@ -5,8 +5,9 @@ import pytest
 from PIL import Image
 
 from benchmark.config import Config
-from benchmark.records import RunRecord, load_records
+from benchmark.records import RunRecord, load_records, write_record
 from leaderboards import figures
+from leaderboards.cli import main
 from leaderboards.figures import (
     cal_gain_figure, clips_per_second, cmc_figure, speed_accuracy_figure, training_curves_figure)
 
@@ -133,3 +134,17 @@ def test_the_palette_is_distinct_per_model_and_shared_by_cal_and_id_only(records
     assert [e.label for e in exps] == ["ap3d (ID only)", "ap3d + CAL", "baseline (ID only)", "baseline + CAL"]
     assert exps[0].colour == exps[1].colour != exps[2].colour == exps[3].colour
     assert [e.linestyle for e in exps] == ["--", "-", "--", "-"] and all(e.seeds == 2 for e in exps)
+
+
+def test_cli_skips_a_figure_with_nothing_to_show_and_refuses_a_blocked_folder(tmp_path, capsys):
+    for i, r in enumerate(record("baseline", False, s, history=False) for s in (0, 1)):  # no CAL, no history
+        write_record(r, str(tmp_path / "runs" / f"r{i}"))
+    assert main([str(tmp_path / "runs"), "--figures", str(tmp_path / "figs")]) == 0
+    out = capsys.readouterr().out
+    assert f"figure: {tmp_path / 'figs' / 'cmc.png'}" in out
+    assert "figure cal-gain.png: skipped (no CAL / ID-only pairs" in out
+    assert sorted(os.listdir(tmp_path / "figs")) == ["cmc.png"]
+    (tmp_path / "file").write_text("x")
+    assert main([str(tmp_path / "runs"), "--figures", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"leaderboard: error: --figures {tmp_path / 'file'}: cannot create the folder (File exists)\n"

@@ -1,4 +1,6 @@
 """Published numbers as data: the shipped files, their validation, the comparison with our records, the CLI."""
+import csv
+import json
 import os
 import re
 
@@ -46,7 +48,8 @@ def test_shipped_files_load_with_source_selection_and_evaluation():
     assert all(r.todo and "checkpoint" in r.todo for r in eva)
     cal = {(r.dataset, r.model, r.objective): r for r in per_file["cal_cvpr2022.yaml"]}
     assert cal["ccvid", "baseline", "cal"].metrics["cc"] == {"top1": 81.7, "mAP": 79.6}
-    assert cal["prcc", "image", "cal"].metrics == {"sc": {"top1": 100.0, "mAP": 99.8}, "cc": {"top1": 55.2, "mAP": 55.8}}
+    assert cal["prcc", "image", "cal"].metrics == {"sc": {"top1": 100.0, "mAP": 99.8},
+                                                   "cc": {"top1": 55.2, "mAP": 55.8}}
     assert cal["prcc", "image", "cal"].requires == {"eval.shot": "multi"}
     assert cal["ccvid", "baseline", "cal"].selection == "best test rank-1 (reference code)"
 
@@ -244,6 +247,20 @@ def test_cli_respects_the_format(tmp_path, capsys):
     assert main([str(tmp_path), "--published", "--format", "latex"]) == 0
     out = capsys.readouterr().out
     assert out.count(r"\begin{tabular}") == 2 and "84.1" in out.split("Published numbers")[1]
+
+
+def test_csv_and_json_give_a_real_csv_and_json_comparison(tmp_path, capsys):
+    write_record(fake(), str(tmp_path / "a"))
+    assert main([str(tmp_path), "--published", "--format", "json"]) == 0
+    comparison = capsys.readouterr().out.split("Published numbers beside ours")[1]
+    table, _ = json.JSONDecoder().raw_decode(comparison[comparison.index("{"):])
+    assert [(r["published"], r["pub gen top1"], r["Δ gen top1"]) for r in table["rows"]] == [
+        ("AP3D [11] +CAL (= AP3D [11] + printed gain)", "84.1", "-4.1")]
+    assert main([str(tmp_path), "--published", "--format", "csv"]) == 0
+    block = capsys.readouterr().out.split("Published numbers beside ours")[1].split("\n\n")[0]
+    header, *rows = list(csv.reader(block.splitlines()[1:]))
+    assert len(rows) == 1 and dict(zip(header, rows[0]))["pub gen top1"] == "84.1"
+    assert dict(zip(header, rows[0]))["source"] == "CAL (CVPR 2022)"
 
 
 def test_cli_says_when_nothing_matches(tmp_path, capsys):

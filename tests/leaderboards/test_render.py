@@ -82,3 +82,12 @@ def test_html_and_latex_group_the_metric_columns_under_their_protocol():
     title_row, header_row = tex.splitlines()[2], tex.splitlines()[3]
     spans = sum(int(n) - 1 for n in re.findall(r"multicolumn\{(\d+)\}", title_row))
     assert title_row.count("&") + spans == header_row.count("&")  # the title row spans every column
+
+
+def test_columns_of_a_protocol_that_do_not_sit_together_keep_flat_headers():
+    # the published comparison interleaves ours, published and the gap per metric
+    headers = ["model", "ours gen top1", "pub gen top1", "Δ gen top1", "ours cc mAP", "pub cc mAP", "Δ cc mAP"]
+    rows = [["ap3d", "80.0 ± 0.0", "84.1", "-4.1", "68.0", "80.0", "-12.0"]]
+    assert render_table(headers, rows, "html").count("<tr>") == 2  # the headers and the row, no title row
+    tex = render_table(headers, rows, "latex")
+    assert "multicolumn" not in tex and "$\\Delta$ gen top1" in tex and "80.0 $\\pm$ 0.0" in tex
