@@ -153,6 +153,10 @@ def _col(v) -> np.ndarray:
     return np.asarray(v, np.float32).reshape(-1, 1, 1)
 
 
+def _f32(v) -> np.ndarray:
+    return np.asarray(v, np.float32)
+
+
 def _paint(img: np.ndarray, shape, colour) -> None:
     """Composite ``shape = (sdf, (x0, x1, y0, y1))`` onto the planar img (3, T, H, W) in place.
 
@@ -252,150 +256,276 @@ def render_tracklet(cfg: SynthConfig, pid: int, suit: int, cam: int, rep: int) -
 
 
 def _render(cfg: SynthConfig, idn: Dict, st: Dict, cm: Dict, key: Tuple[int, ...]) -> np.ndarray:
-    """Draw person ``idn`` in suit ``st`` seen by camera ``cm``; ``key`` seeds the per-video jitter."""
+    """Draw person ``idn`` in suit ``st`` seen by camera ``cm``; ``key`` seeds the per-video jitter.
+
+    The gait gives the pose of every frame (camera-free), the view projects it to pixels, and the
+    parts are painted back to front over the background, all frames at once.
+    """
     rng = np.random.default_rng([cfg.seed, 3, *key])
-    j = rng.random(16)  # per-video jitter
-    T, H, W = cfg.num_frames, cfg.height, cfg.width
-    S = cm["scale"] * H * (0.95 + 0.1 * j[3])
-    cos, sin = math.cos(cm["yaw"]), math.sin(cm["yaw"])
-    cx, ground = W / 2 + 3 * (j[1] - .5), H / 2 + S / 2 + 2 * (j[2] - .5)
-    t = np.arange(T, dtype=np.float64)
-    th = 2 * np.pi * t / idn["period"] + 2 * np.pi * j[0]
+    j = rng.random(16)  # per-video jitter: [0] gait phase, [1:4] place and size, [4:7] gain, [7:11] background
+    t = np.arange(cfg.num_frames, dtype=np.float64)
+    view = _view(cfg, cm, j)
+    fig = _Figure(idn, st, _pose(idn, _gait_phase(idn, t, j[0])), view)
+    img = _background(cfg, cm, j, t, view.scale * _walk_speed(idn) * view.cos)  # planar (3, T, H, W) while drawing
+    for shape, colour in _layers(fig):
+        _paint(img, shape, colour)
+    return _expose(cfg, img, cm, j, rng)
 
-    def P(f, l, up):  # figure coordinates (forward, lateral, up; height 1) -> pixels
-        f, l, up = np.broadcast_arrays(f, l, up)
-        return cx + S * (f * cos - l * sin), ground - S * up
 
-    # background: wall with vertical bands scrolling against the walk, floor below the horizon
-    step = 4 * idn["leg"] * math.sin(idn["stride"]) / idn["period"]
-    x, y = np.arange(W) + 0.5, np.arange(H) + 0.5
-    bands = cm["band_amp"] * np.sin(2 * np.pi * cm["band_freq"] * (x[None] + S * step * cos * t[:, None])
-                                    + 2 * np.pi * j[10])
-    f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
-    shift = (.08 * (j[7:10] - .5))[:, None, None, None]
-    wall = f32((cm["wall"][:, None, None, None] + shift) * (1 + bands[:, None, :]))
-    hz = cm["horizon"] * H
-    floor = f32((cm["floor"][:, None, None, None] + shift) * (1 + .3 * (y - hz) / H)[:, None])
-    m = f32(np.clip((y - hz) / 1.5 + .5, 0, 1)[:, None])
-    img = wall + m * (floor - wall)  # planar (3, T, H, W) while drawing
+# ----------------------------------------------------------------------------- pose: gait -> joints
+def _gait_phase(idn: Dict, t: np.ndarray, start: float) -> np.ndarray:
+    """Stride phase (radians) of frames ``t``: one turn per ``period`` frames, from ``start`` turns."""
+    return 2 * np.pi * t / idn["period"] + 2 * np.pi * start
 
-    # skeleton (figure units), then pixels
-    leg, lean = idn["leg"], idn["lean"]
+
+def _walk_speed(idn: Dict) -> float:
+    """Ground covered per frame (body heights) by a walker in place: two steps of 2 leg sin(stride) per period."""
+    return 4 * idn["leg"] * math.sin(idn["stride"]) / idn["period"]
+
+
+def _pose(idn: Dict, th: np.ndarray) -> Dict:
+    """Joints at stride phases ``th`` (T,), in figure units (forward, lateral, up; body height 1).
+
+    Camera-free, so the gait is a cue of its own: the hips bounce twice per stride, the torso leans
+    forward by ``lean``, legs and arms swing half a stride apart (``legs`` and ``arms`` by side, -1/+1).
+    """
+    leg, lean, reach = idn["leg"], idn["lean"], idn["neck"] + idn["head"]  # reach: chest to head centre
     torso = 1 - leg - idn["neck"] - 2 * idn["head"]
     hip_u = leg * 0.97 + idn["bounce"] * np.cos(2 * th)
-    pelvis = (0.0, 0.0, hip_u)
     chest = (torso * math.sin(lean), 0.0, hip_u + torso * math.cos(lean))
-    headc = (chest[0] + (idn["neck"] + idn["head"]) * math.sin(lean), 0.0,
-             chest[2] + (idn["neck"] + idn["head"]) * math.cos(lean))
-    width = lambda a, d: math.hypot(a * sin, d * cos) * S  # noqa: E731  projected half width
-    limb, head_r = idn["limb"] * S, idn["head"] * S
-    shade = lambda c, far: np.asarray(c) * (0.82 if far else 1.0)  # noqa: E731
-    skin, top, bottom = idn["skin"], st["top"], st["bottom"]
+    head = (chest[0] + reach * math.sin(lean), 0.0, chest[2] + reach * math.cos(lean))
+    return dict(torso=torso, hip_u=hip_u, pelvis=(0.0, 0.0, hip_u), chest=chest, head=head,
+                legs={side: _leg_pose(idn, th, hip_u, side) for side in (-1, 1)},
+                arms={side: _arm_pose(idn, th, chest, torso, side) for side in (-1, 1)})
 
-    def leg_shapes(side):
-        ph = th + (0 if side > 0 else np.pi)
-        a = idn["stride"] * np.sin(ph)
-        k = a - (0.05 + idn["knee"] * np.clip(np.cos(ph + idn["gait_phase"]), 0, 1) ** 1.5)
-        lat = side * idn["hip"] * 0.55
-        knee = (leg / 2 * np.sin(a), lat, hip_u - leg / 2 * np.cos(a))
-        ankle = (knee[0] + leg / 2 * np.sin(k), lat, knee[2] - leg / 2 * np.cos(k))
-        toe = (ankle[0] + .065, lat, ankle[2] - .01)
-        far = side * cos < -0.25
-        shin = skin if st["bottoms"] else bottom
-        thigh = skin if st["bottoms"] == 2 else bottom
-        return [(_capsule(P(0, lat, hip_u), P(*knee), limb * 1.25, limb), shade(thigh, far)),
-                (_capsule(P(*knee), P(*ankle), limb, limb * 0.85), shade(shin, far)),
-                (_capsule(P(*ankle), P(*toe), limb * 0.8), shade(st["shoe"], far))]
 
-    def arm_shapes(side):
-        ph = th + (np.pi if side > 0 else 0)
-        b = idn["arm"] * np.sin(ph)
-        e = b + 0.15 + 0.6 * np.maximum(b, 0)
-        lat = side * (idn["shoulder"] - idn["limb"] * 0.5)
-        sh = (chest[0], lat, chest[2] - .01)
-        n = 0.45 * torso
-        elbow = (sh[0] + n * np.sin(b), lat * 1.05, sh[2] - n * np.cos(b))
-        wrist = (elbow[0] + n * np.sin(e), lat * 1.1, elbow[2] - n * np.cos(e))
-        far = side * cos < -0.25
-        return [(_capsule(P(*sh), P(*elbow), limb * 1.1, limb * 0.9), shade(top, far)),
-                (_capsule(P(*elbow), P(*wrist), limb * 0.9, limb * 0.75), shade(skin if st["short"] else top, far)),
-                (_capsule(P(*wrist), P(*wrist), limb * 0.8), shade(skin, far))]
+def _leg_pose(idn: Dict, th: np.ndarray, hip_u: np.ndarray, side: int) -> Dict:
+    """Hip, knee, ankle and toe of leg ``side``: the thigh swings by ``stride``; the knee bends by up to
+    ``knee`` in the part of the stride that ``gait_phase`` picks (a person's timing)."""
+    ph = th + (0 if side > 0 else np.pi)
+    a = idn["stride"] * np.sin(ph)  # thigh angle, forward positive
+    k = a - (0.05 + idn["knee"] * np.clip(np.cos(ph + idn["gait_phase"]), 0, 1) ** 1.5)  # shin angle
+    leg, lat = idn["leg"], side * idn["hip"] * 0.55
+    knee = (leg / 2 * np.sin(a), lat, hip_u - leg / 2 * np.cos(a))
+    ankle = (knee[0] + leg / 2 * np.sin(k), lat, knee[2] - leg / 2 * np.cos(k))
+    return dict(hip=(0, lat, hip_u), knee=knee, ankle=ankle, toe=(ankle[0] + .065, lat, ankle[2] - .01))
 
-    # hair, in pixels around the head centre; "back" is where -forward projects on screen
-    hx, hy = P(*headc)
-    back, style = -cos, idn["style"]
-    behind, over = [], []
-    if style == "long":
-        behind.append(_capsule((hx + back * .3 * head_r, hy), (hx + back * .5 * head_r, hy + 2.6 * head_r),
-                               head_r * .95))
-    elif style == "ponytail":
-        behind.append(_capsule((hx + back * .9 * head_r, hy - .2 * head_r),
-                               (hx + back * 1.5 * head_r, hy + 1.3 * head_r), head_r * .35))
-    elif style == "bun":
-        bun = (hx + back * .6 * head_r, hy - .8 * head_r)
-        behind.append(_capsule(bun, bun, head_r * .5))
-    if style != "bald":
-        nx, ny = back * .7, -1.0
-        nn = math.hypot(nx, ny)
-        ccx, ccy, r = _col(hx + back * .08 * head_r), _col(hy - .08 * head_r), head_r * 1.1
-        hcx, hcy = _col(hx), _col(hy)
-        over.append((lambda X, Y: np.maximum(_len(X - ccx, Y - ccy) - r,
-                                             -((X - hcx) * nx + (Y - hcy) * ny) / nn - .1 * head_r),
-                     _bounds(((hx, hy),), r + 1)))
 
-    # draw, back to front
-    for side in (-1, 1):
-        if side * cos < -0.25:
-            for s in arm_shapes(side):
-                _paint(img, *s)
-    bagc, bag_lat = st["bag_colour"], idn["hip"] + .03  # a shoulder bag hangs at the hip of side +1
-    bag = _tbox(P(0, bag_lat, hip_u - .08), P(0, bag_lat, hip_u + .04), width(.02, .07), width(.02, .07), 1.0)
-    bag_near = bag_lat * cos >= 0
-    if st["bag"] == 2 and not bag_near:
-        _paint(img, bag, bagc)
-    if st["bag"] == 1:  # backpack, behind the torso
-        bd = idn["shoulder"] * .55 + .05
-        _paint(img, _tbox(P(-bd * math.cos(lean) + chest[0] * .25, 0, hip_u + torso * .25),
-                          P(-bd * math.cos(lean) + chest[0] * .9, 0, hip_u + torso * .9),
-                          width(idn["shoulder"] * .8, .06), width(idn["shoulder"] * .8, .06), 1.5), bagc)
-    legs = sorted((-1, 1), key=lambda s: s * cos)
-    for side in legs:
-        for s in leg_shapes(side):
-            _paint(img, *s)
-    for s in behind:
-        _paint(img, s, idn["hair"])
-    _paint(img, _capsule(P(*chest), P(*headc), head_r * .45), skin)
-    _paint(img, _tbox(P(*pelvis), P(0, 0, hip_u - .07), width(idn["hip"], idn["hip"] * .7),
-                      width(idn["hip"] * .8, idn["hip"] * .6), limb * .8), bottom)
+def _arm_pose(idn: Dict, th: np.ndarray, chest: Tuple, torso: float, side: int) -> Dict:
+    """Shoulder, elbow and wrist of arm ``side``, swinging by ``arm`` against the leg of its side; the
+    elbow bends more when the arm is in front."""
+    ph = th + (np.pi if side > 0 else 0)
+    b = idn["arm"] * np.sin(ph)  # upper arm angle, forward positive
+    e = b + 0.15 + 0.6 * np.maximum(b, 0)  # forearm angle
+    lat = side * (idn["shoulder"] - idn["limb"] * 0.5)
+    sh = (chest[0], lat, chest[2] - .01)
+    n = 0.45 * torso  # length of each arm segment
+    elbow = (sh[0] + n * np.sin(b), lat * 1.05, sh[2] - n * np.cos(b))
+    wrist = (elbow[0] + n * np.sin(e), lat * 1.1, elbow[2] - n * np.cos(e))
+    return dict(shoulder=sh, elbow=elbow, wrist=wrist)
+
+
+# ----------------------------------------------------------------------------- view: figure -> pixels
+@dataclass
+class _View:
+    """One video's view of the figure: its feet at (``cx``, ``ground``) pixels, ``scale`` pixels per body
+    height, turned by the camera's yaw (``cos``, ``sin``)."""
+
+    cx: float
+    ground: float
+    scale: float
+    cos: float
+    sin: float
+
+    def __call__(self, fwd, lat, up) -> Tuple[np.ndarray, np.ndarray]:
+        """Figure coordinates (forward, lateral, up; height 1) -> pixels (x, y), per frame."""
+        fwd, lat, up = np.broadcast_arrays(fwd, lat, up)
+        return self.cx + self.scale * (fwd * self.cos - lat * self.sin), self.ground - self.scale * up
+
+    def width(self, lateral: float, depth: float) -> float:
+        """On-screen half width (pixels) of a part with half extents ``lateral`` across and ``depth`` deep."""
+        return math.hypot(lateral * self.sin, depth * self.cos) * self.scale
+
+    def far(self, side: int) -> bool:
+        """Whether the limbs of ``side`` are behind the body: drawn before it, and shaded."""
+        return side * self.cos < -0.25
+
+
+def _view(cfg: SynthConfig, cm: Dict, j: np.ndarray) -> _View:
+    """Camera ``cm``'s view, jittered per video: size by +-5 %, place by +-1.5 px across and +-1 px up."""
+    S = cm["scale"] * cfg.height * (0.95 + 0.1 * j[3])
+    return _View(cx=cfg.width / 2 + 3 * (j[1] - .5), ground=cfg.height / 2 + S / 2 + 2 * (j[2] - .5), scale=S,
+                 cos=math.cos(cm["yaw"]), sin=math.sin(cm["yaw"]))
+
+
+@dataclass
+class _Figure:
+    """What the part helpers share: person ``idn`` in suit ``st``, in ``pose``, seen by ``view``."""
+
+    idn: Dict
+    st: Dict
+    pose: Dict
+    view: _View
+
+    @property
+    def limb(self) -> float:
+        return self.idn["limb"] * self.view.scale  # limb radius, pixels
+
+    @property
+    def head_r(self) -> float:
+        return self.idn["head"] * self.view.scale  # head radius, pixels
+
+
+# ----------------------------------------------------------------------------- the figure's parts, in pixels
+def _layers(fig: _Figure) -> List[Tuple]:
+    """The parts (shape, colour) back to front: far arms, what hangs behind, legs (far one first), hair
+    behind the head, neck and trunk, head, hair over it, what crosses the front, near arms."""
+    v = fig.view
+    far_arms = [part for side in (-1, 1) if v.far(side) for part in _arm_parts(fig, side)]
+    near_arms = [part for side in (-1, 1) if not v.far(side) for part in _arm_parts(fig, side)]
+    legs = [part for side in sorted((-1, 1), key=lambda s: s * v.cos) for part in _leg_parts(fig, side)]
+    hair_behind, hair_over = _hair_parts(fig)
+    head = v(*fig.pose["head"])
+    return (far_arms + _bag_parts_behind(fig) + legs + hair_behind + _trunk_parts(fig)
+            + [(_capsule(head, head, fig.head_r), fig.idn["skin"])] + hair_over + _bag_parts_front(fig) + near_arms)
+
+
+def _shade(colour, far: bool) -> np.ndarray:
+    """Darker on the far side of the body, which tells the two legs (arms) apart."""
+    return np.asarray(colour) * (0.82 if far else 1.0)
+
+
+def _leg_parts(fig: _Figure, side: int) -> List[Tuple]:
+    """Thigh, shin and shoe of leg ``side``: shorts bare the shin, a skirt the thigh as well."""
+    joints, far, st, skin, limb = fig.pose["legs"][side], fig.view.far(side), fig.st, fig.idn["skin"], fig.limb
+    hip, knee, ankle, toe = (fig.view(*joints[k]) for k in ("hip", "knee", "ankle", "toe"))
+    thigh = skin if st["bottoms"] == 2 else st["bottom"]
+    shin = skin if st["bottoms"] else st["bottom"]
+    return [(_capsule(hip, knee, limb * 1.25, limb), _shade(thigh, far)),
+            (_capsule(knee, ankle, limb, limb * 0.85), _shade(shin, far)),
+            (_capsule(ankle, toe, limb * 0.8), _shade(st["shoe"], far))]
+
+
+def _arm_parts(fig: _Figure, side: int) -> List[Tuple]:
+    """Upper arm (sleeve), forearm (bare with short sleeves) and hand of arm ``side``."""
+    joints, far, st, skin, limb = fig.pose["arms"][side], fig.view.far(side), fig.st, fig.idn["skin"], fig.limb
+    sh, elbow, wrist = (fig.view(*joints[k]) for k in ("shoulder", "elbow", "wrist"))
+    return [(_capsule(sh, elbow, limb * 1.1, limb * 0.9), _shade(st["top"], far)),
+            (_capsule(elbow, wrist, limb * 0.9, limb * 0.75), _shade(skin if st["short"] else st["top"], far)),
+            (_capsule(wrist, wrist, limb * 0.8), _shade(skin, far))]
+
+
+def _trunk_parts(fig: _Figure) -> List[Tuple]:
+    """Neck, the hips of the bottoms, a skirt, and the torso in its top (plain or textured), back to front."""
+    v, p, idn, st, bottom = fig.view, fig.pose, fig.idn, fig.st, fig.st["bottom"]
+    pelvis, chest, hip_u, hip, shoulder = p["pelvis"], p["chest"], p["hip_u"], idn["hip"], idn["shoulder"]
+    parts = [(_capsule(v(*chest), v(*p["head"]), fig.head_r * .45), idn["skin"]),
+             (_tbox(v(*pelvis), v(0, 0, hip_u - .07), v.width(hip, hip * .7), v.width(hip * .8, hip * .6),
+                    fig.limb * .8), bottom)]
     if st["bottoms"] == 2:  # skirt
-        _paint(img, _tbox(P(*pelvis), P(0, 0, hip_u - leg * .45), width(idn["hip"], idn["hip"] * .7),
-                          width(idn["hip"] * 1.5, idn["hip"] * 1.1), 1.0), bottom)
-    tw = (width(idn["hip"], idn["hip"] * .7), width(idn["shoulder"], idn["shoulder"] * .55))
-    body = _tbox(P(*pelvis), P(*chest), *tw, limb)
-    fill = top if st["texture"] == 0 else _texture(st["texture"], top, st["top2"], _frame(P(*pelvis), P(*chest)),
-                                                   (-0.45 * tw[1] * cos, tw[1]))
-    _paint(img, body, fill)
-    _paint(img, _capsule((hx, hy), (hx, hy), head_r), skin)
-    for s in over:
-        _paint(img, s, idn["hair"])
-    if st["bag"] == 1:  # straps
-        for side in (-1, 1):
-            lat = side * idn["shoulder"] * .5
-            _paint(img, _capsule(P(chest[0], lat, chest[2]), P(chest[0] * .4, lat * 1.2, hip_u + torso * .3),
-                                 .3 * limb + .3), shade(bagc, True))
-    elif st["bag"] == 2:  # shoulder bag: strap across the chest
-        _paint(img, _capsule(P(chest[0], -idn["shoulder"] * .6, chest[2]), P(0, bag_lat, hip_u - .02),
-                             .3 * limb + .3), shade(bagc, True))
-        if bag_near:
-            _paint(img, bag, bagc)
-    for side in (-1, 1):
-        if side * cos >= -0.25:
-            for s in arm_shapes(side):
-                _paint(img, *s)
+        parts.append((_tbox(v(*pelvis), v(0, 0, hip_u - idn["leg"] * .45), v.width(hip, hip * .7),
+                            v.width(hip * 1.5, hip * 1.1), 1.0), bottom))
+    tw = (v.width(hip, hip * .7), v.width(shoulder, shoulder * .55))  # torso half widths at hips, shoulders
+    fill = st["top"] if st["texture"] == 0 else _texture(st["texture"], st["top"], st["top2"],
+                                                         _frame(v(*pelvis), v(*chest)), (-0.45 * tw[1] * v.cos, tw[1]))
+    return parts + [(_tbox(v(*pelvis), v(*chest), *tw, fig.limb), fill)]
 
-    img *= f32(cm["gain"] * (1 + .08 * (j[4:7] - .5)) * 255)[:, None, None, None]
+
+def _hair_parts(fig: _Figure) -> Tuple[List[Tuple], List[Tuple]]:
+    """Hair behind the head (long, ponytail, bun) and over it (none when bald), placed around the head
+    centre in pixels: "back" is where the figure's -forward projects on screen."""
+    hx, hy = fig.view(*fig.pose["head"])
+    back, style, r = -fig.view.cos, fig.idn["style"], fig.head_r
+    behind = []
+    if style == "long":
+        behind.append(_capsule((hx + back * .3 * r, hy), (hx + back * .5 * r, hy + 2.6 * r), r * .95))
+    elif style == "ponytail":
+        behind.append(_capsule((hx + back * .9 * r, hy - .2 * r), (hx + back * 1.5 * r, hy + 1.3 * r), r * .35))
+    elif style == "bun":
+        bun = (hx + back * .6 * r, hy - .8 * r)
+        behind.append(_capsule(bun, bun, r * .5))
+    over = [] if style == "bald" else [_hair_cap(hx, hy, r, back)]
+    return [(s, fig.idn["hair"]) for s in behind], [(s, fig.idn["hair"]) for s in over]
+
+
+def _hair_cap(hx, hy, r: float, back: float):
+    """Hair on the head of radius ``r`` at (hx, hy): a disc a little larger than the head, shifted back,
+    cut by a line tilted towards the back so that the face stays bare."""
+    nx, ny = back * .7, -1.0
+    nn = math.hypot(nx, ny)
+    ccx, ccy, rr = _col(hx + back * .08 * r), _col(hy - .08 * r), r * 1.1
+    hcx, hcy = _col(hx), _col(hy)
+
+    def sdf(X, Y):
+        return np.maximum(_len(X - ccx, Y - ccy) - rr, -((X - hcx) * nx + (Y - hcy) * ny) / nn - .1 * r)
+    return sdf, _bounds(((hx, hy),), rr + 1)
+
+
+def _shoulder_bag(fig: _Figure) -> Tuple[Tuple, float, bool]:
+    """The shoulder bag hanging at the hip of side +1: its shape, its lateral place, whether it is near."""
+    v, hip_u, lat = fig.view, fig.pose["hip_u"], fig.idn["hip"] + .03
+    w = v.width(.02, .07)
+    return _tbox(v(0, lat, hip_u - .08), v(0, lat, hip_u + .04), w, w, 1.0), lat, lat * v.cos >= 0
+
+
+def _backpack(fig: _Figure) -> Tuple:
+    """A box on the back, from a quarter to nine tenths up the torso, following its lean."""
+    v, p, idn = fig.view, fig.pose, fig.idn
+    chest, hip_u, torso, lean = p["chest"], p["hip_u"], p["torso"], idn["lean"]
+    bd = idn["shoulder"] * .55 + .05  # how far behind the spine its centre sits
+    w = v.width(idn["shoulder"] * .8, .06)
+    return _tbox(v(-bd * math.cos(lean) + chest[0] * .25, 0, hip_u + torso * .25),
+                 v(-bd * math.cos(lean) + chest[0] * .9, 0, hip_u + torso * .9), w, w, 1.5)
+
+
+def _bag_parts_behind(fig: _Figure) -> List[Tuple]:
+    """What hangs behind the body: a backpack, or a shoulder bag on the far hip."""
+    colour = fig.st["bag_colour"]
+    if fig.st["bag"] == 1:
+        return [(_backpack(fig), colour)]
+    if fig.st["bag"] == 2:
+        bag, _, near = _shoulder_bag(fig)
+        return [] if near else [(bag, colour)]
+    return []
+
+
+def _bag_parts_front(fig: _Figure) -> List[Tuple]:
+    """What crosses the front of the body: backpack straps, or a shoulder bag's strap (and the bag on the near hip)."""
+    v, p, idn, st = fig.view, fig.pose, fig.idn, fig.st
+    chest, hip_u, torso = p["chest"], p["hip_u"], p["torso"]
+    strap_r, strap_colour = .3 * fig.limb + .3, _shade(st["bag_colour"], True)
+    if st["bag"] == 1:
+        lats = [side * idn["shoulder"] * .5 for side in (-1, 1)]
+        return [(_capsule(v(chest[0], lat, chest[2]), v(chest[0] * .4, lat * 1.2, hip_u + torso * .3), strap_r),
+                 strap_colour) for lat in lats]
+    if st["bag"] == 2:
+        bag, lat, near = _shoulder_bag(fig)
+        strap = _capsule(v(chest[0], -idn["shoulder"] * .6, chest[2]), v(0, lat, hip_u - .02), strap_r)
+        return [(strap, strap_colour)] + ([(bag, st["bag_colour"])] if near else [])
+    return []
+
+
+# ----------------------------------------------------------------------------- background and camera
+def _background(cfg: SynthConfig, cm: Dict, j: np.ndarray, t: np.ndarray, scroll: float) -> np.ndarray:
+    """Planar (3, T, H, W) float32: a wall with vertical bands scrolling ``scroll`` pixels per frame against
+    the walk (the walker stays in place), a floor below the horizon; colours shifted per video."""
+    H, W = cfg.height, cfg.width
+    x, y = np.arange(W) + 0.5, np.arange(H) + 0.5
+    bands = cm["band_amp"] * np.sin(2 * np.pi * cm["band_freq"] * (x[None] + scroll * t[:, None])
+                                    + 2 * np.pi * j[10])
+    shift = (.08 * (j[7:10] - .5))[:, None, None, None]
+    wall = _f32((cm["wall"][:, None, None, None] + shift) * (1 + bands[:, None, :]))
+    hz = cm["horizon"] * H
+    floor = _f32((cm["floor"][:, None, None, None] + shift) * (1 + .3 * (y - hz) / H)[:, None])
+    m = _f32(np.clip((y - hz) / 1.5 + .5, 0, 1)[:, None])
+    return wall + m * (floor - wall)
+
+
+def _expose(cfg: SynthConfig, img: np.ndarray, cm: Dict, j: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Camera gain (jittered per video), sensor noise on luminance, rounding: planar -> (T, H, W, 3) uint8."""
+    img *= _f32(cm["gain"] * (1 + .08 * (j[4:7] - .5)) * 255)[:, None, None, None]
     if cfg.noise > 0:
-        img += _noise(rng, img.shape[1:]) * np.float32(cfg.noise * 255)  # sensor noise on luminance
+        img += _noise(rng, img.shape[1:]) * np.float32(cfg.noise * 255)
     img += 0.5
     return np.clip(img, 0, 255).astype(np.uint8).transpose(1, 2, 3, 0).copy()
 

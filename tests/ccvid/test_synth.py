@@ -149,6 +149,21 @@ def test_identity_strength_zero_makes_everyone_alike():
     assert not np.array_equal(a, b)
 
 
+def test_pose_is_the_gait_alone():
+    """The pose is computed apart from any camera, from the stride phase: it repeats one stride later, and
+    the two legs (arms) are half a stride apart, the same joints mirrored across the body."""
+    idn = synth._identity(TINY, 1)
+    th = synth._gait_phase(idn, np.arange(TINY.num_frames, dtype=np.float64), 0.3)
+    now, stride_later, half_later = (synth._pose(idn, th + d) for d in (0.0, 2 * np.pi, np.pi))
+    def xyz(pose, side, limbs, joint):
+        return np.stack(np.broadcast_arrays(*pose[limbs][side][joint]))
+
+    for part in (("legs", "ankle"), ("arms", "wrist")):
+        np.testing.assert_allclose(xyz(stride_later, 1, *part), xyz(now, 1, *part), atol=1e-9)
+        np.testing.assert_allclose(xyz(half_later, -1, *part) * [[1], [-1], [1]], xyz(now, 1, *part), atol=1e-9)
+        assert np.ptp(xyz(now, 1, *part)[0]) > 0.05  # and it does swing
+
+
 def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
     calls = []
     real = synth._write_jpegs
@@ -180,8 +195,8 @@ def test_ensure_dataset_caches_by_config(tmp_path, monkeypatch):
 
 
 def test_config_validation():
-    for bad in (dict(max_suits=10), dict(min_suits=3, max_suits=2), dict(width=31), dict(clothes_strength=1.5), dict(identity_strength=-1),
-                dict(num_train_ids=600, num_test_ids=600)):
+    for bad in (dict(max_suits=10), dict(min_suits=3, max_suits=2), dict(width=31), dict(clothes_strength=1.5),
+                dict(identity_strength=-1), dict(num_train_ids=600, num_test_ids=600)):
         with pytest.raises(ValueError):
             SynthConfig(**bad)
     assert SynthConfig(identity_strength=1).identity_strength == 1.0
