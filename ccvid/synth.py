@@ -32,6 +32,8 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
+from .records import DatasetError
+
 FORMAT_VERSION = 2  # part of the cache key: bump whenever the output changes
 _VIEWS = ((0.0, 0.84), (math.radians(140), 0.78), (math.radians(90), 0.88))  # (yaw, person scale)
 _HAIR = ("short", "long", "ponytail", "bun", "bald")
@@ -577,6 +579,27 @@ def _make_video(job) -> int:
     return len(frames)
 
 
+class OutputExists(DatasetError, FileExistsError):
+    """The output folder of :func:`generate` exists and is not empty (nothing is overwritten)."""
+
+
+def _start_output(out: Path) -> Path:
+    """The hidden sibling folder the dataset is built in; a one-line :class:`DatasetError` naming ``out`` when
+    it cannot be made there (``out`` taken, below a file, on a read-only or virtual file system)."""
+    if out.is_dir() and any(out.iterdir()):
+        raise OutputExists(f"{out}: already exists and is not empty (give a new or empty folder)")
+    if out.exists() and not out.is_dir():
+        raise OutputExists(f"{out}: already exists and is not a folder")
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise DatasetError(f"{out}: cannot create the dataset folder there ({why})") from None
+    return tmp
+
+
 def generate(out_dir, cfg: SynthConfig = None) -> Path:
     """Write the dataset of ``cfg`` to ``out_dir`` (which must not exist or be empty); return its path.
 
@@ -590,11 +613,7 @@ def generate(out_dir, cfg: SynthConfig = None) -> Path:
     from .progress import bar
     cfg = cfg or SynthConfig()
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: already exists and is not empty")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
-    tmp.mkdir()
+    tmp = _start_output(out)
     try:
         rows = _plan(cfg)
         for split in ("train", "query", "gallery"):
@@ -623,7 +642,7 @@ def generate(out_dir, cfg: SynthConfig = None) -> Path:
         try:
             os.replace(tmp, out)
         except OSError as e:
-            raise FileExistsError(f"{out}: appeared while generating ({e})") from None
+            raise OutputExists(f"{out}: appeared while generating ({e.strerror or e})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

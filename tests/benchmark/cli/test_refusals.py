@@ -123,10 +123,20 @@ def test_device_decoding_of_png_frames_is_refused_before_training(ccvid_tree, tm
     (["models", "baseline", "--threads", "-1"], "--threads must be at least 0"),
     (["models", "nope"], "unknown model 'nope'"),
     (["models", "baseline", "--backbone", "resnet9000"], "unknown backbone 'resnet9000'"),
+    (["synth", "--out", "{full}"], "{full}: already exists and is not empty"),
+    (["synth", "--out", "{file}"], "{file}: already exists and is not a folder"),
+    (["synth", "--out", "{file}/sub"], "{file}/sub: cannot create the dataset folder there"),
+    (["synth", "--out", "/proc/ccreid-test"], "/proc/ccreid-test: cannot create the dataset folder there"),
 ])
-def test_other_commands_refuse_bad_options_in_one_line(args, message, capsys):
-    code = main(args)
+def test_other_commands_refuse_bad_options_in_one_line(args, message, capsys, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "kept.txt").write_text("mine")
+    (tmp_path / "file").write_text("a file")
+    places = {"full": str(tmp_path / "full"), "file": str(tmp_path / "file")}
+    args, message = [a.format(**places) for a in args], message.format(**places)
+    code = main([*args, "--no-progress"] if args[0] == "synth" else args)
     err = capsys.readouterr().err
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("benchmark: error: ") and message in lines[0], err
+    assert (tmp_path / "full" / "kept.txt").read_text() == "mine"  # nothing overwritten
