@@ -10,6 +10,23 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def install_plugin(plugin_dir, tmp_path):
+    """pip-install the plugin package at ``plugin_dir`` into ``tmp_path/site`` (built from a copy: setuptools writes
+    build/ and egg-info beside the source) and return an environment whose PYTHONPATH sees it and the suite."""
+    import shutil
+    import subprocess
+
+    src, site = tmp_path / "plugin_src", tmp_path / "site"
+    shutil.copytree(plugin_dir, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--disable-pip-version-check", "-q", "--target", str(site), str(src)],
+                   check=True, capture_output=True, text=True)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(site), repo] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
 def write_frames(folder, n, h=16, w=8, seed=0):
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -1,11 +1,10 @@
 """Outside packages add datasets through the "ccreid.datasets" entry-point group, as models through theirs."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 
-from conftest import write_frames
+from conftest import install_plugin, write_frames
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLUGIN = os.path.join(REPO, "tests", "plugins", "tiny_dataset_plugin")
@@ -22,16 +21,9 @@ def tiny_tree(root):
 
 
 def test_an_installed_dataset_plugin_is_listed_checked_and_trains_through_the_cli(tmp_path):
-    src = tmp_path / "plugin_src"  # build from a copy: setuptools writes build/ and egg-info next to the source
-    shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--disable-pip-version-check", "-q", "--target", str(site), str(src)],
-                   check=True, capture_output=True, text=True)
+    env = install_plugin(PLUGIN, tmp_path)
     tree = tmp_path / "TinySet"
     tiny_tree(str(tree))
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(site), REPO] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
 
     def benchmark(*args):
         return subprocess.run([sys.executable, "-m", "benchmark", *args], env=env, cwd=str(tmp_path),

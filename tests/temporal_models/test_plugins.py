@@ -1,12 +1,12 @@
 """Outside packages add models through the "ccreid.temporal_models" entry-point group."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from conftest import install_plugin
 from temporal_models import MODELS, UnknownNameError, build_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -14,16 +14,8 @@ PLUGIN = os.path.join(REPO, "tests", "plugins", "tiny_plugin")
 
 
 def test_installed_plugin_model_trains_through_the_cli(tmp_path):
-    src = tmp_path / "tiny_plugin_src"  # build from a copy: setuptools writes build/ and egg-info next to the source
-    shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--disable-pip-version-check", "-q", "--target", str(site), str(src)],
-                   check=True, capture_output=True, text=True)
+    env = install_plugin(PLUGIN, tmp_path)
     runs, cache = tmp_path / "runs", tmp_path / "cache"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), REPO] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env["OMP_NUM_THREADS"] = "1"
     cmd = [sys.executable, "-m", "benchmark", "run", "--model", "tinyplug", "--cal", "--no-progress",
            "--epochs", "2", "--set", "cal_start_epoch=1", "--runs-dir", str(runs), "--set", f"cache_dir={cache}",
            "--set", "synth.num_train_ids=4", "--set", "synth.num_test_ids=3", "--set", "synth.num_frames=12",
