@@ -228,3 +228,18 @@ def test_a_reader_that_goes_away_stops_the_command_quietly():
     p.stdout.close()  # as `| head -0` does: every write of the command meets a closed pipe
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 141 and "Traceback" not in err and "Broken pipe" not in err, err
+
+
+def test_the_command_line_parser_imports_no_torch():
+    """`benchmark --help` and argument errors stay instant: building the parser imports neither torch nor the models."""
+    import subprocess
+    import sys
+    code = ("import sys, benchmark.cli as c; c.build(); "
+            "heavy = sorted(m for m in ('torch', 'temporal_models', 'samplers') if m in sys.modules); print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_bad_metric_is_one_line(tmp_path, capsys):
+    assert main(["evaluate", "--query", "q.npz", "--gallery", "g.npz", "--metric", "manhattan"]) == 2
+    assert capsys.readouterr().err.strip() == "benchmark: error: --metric 'manhattan': expected cosine, euclidean"
