@@ -12,6 +12,11 @@ Formats, oldest first; :func:`upgrade` turns any of them into the current one:
   folder's files (``files``), the weights it started from (``model.weights`` with
   their SHA-256) and, apart from the last-epoch headline, the epoch the reference's
   selection rule would keep (``reference_selection``, chosen on the test set).
+- ``ccreid-bench/run-record/3``: a record names its ``objective`` (``id``, ``cal``, ``id+triplet``, ...;
+  :mod:`benchmark.config.ablations`: what published rows are matched on) and keeps the metrics of every test
+  variant that was scored (``variants``: ``whole``, ``first-frame``, ``shuffled``, ...); the embedded dataset's
+  records name the generator version (``dataset.instrument``). Older records read as objective from their config
+  and no variants.
 """
 from __future__ import annotations
 
@@ -29,10 +34,11 @@ from typing import Any, Dict, List, Optional
 from ccvid.base import UserError
 from ccvid.files import write_atomically
 
-from .config.schema import upgrade_config
+from .config.ablations import objective_name
+from .config.schema import flatten, upgrade_config
 
 FORMAT_PREFIX = "ccreid-bench/run-record/"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RECORD_FORMAT = f"{FORMAT_PREFIX}{SCHEMA_VERSION}"
 PACKAGES = ("ccreid-bench", "torch", "torchvision", "decord", "numpy", "einops", "pillow", "av", "omegaconf")
 
@@ -57,6 +63,9 @@ class RunRecord:
     # the epoch the reference's rule would keep (best test top-1 of a protocol): chosen on the TEST set,
     # reported apart from the headline so a published number chosen that way can be compared with it
     reference_selection: Optional[Dict[str, Any]] = None
+    objective: str = ""                    # the named objective (benchmark/config/ablations.py): id, cal, ...
+    # the metrics of each test variant scored (eval.variant, eval.extra_variants, `benchmark test --variants`)
+    variants: Dict[str, Dict[str, Optional[Dict[str, Any]]]] = field(default_factory=dict)
     forked_at_epoch: Optional[int] = None
     versions: Dict[str, Optional[str]] = field(default_factory=dict)
     git: Dict[str, Any] = field(default_factory=dict)
@@ -118,6 +127,9 @@ def upgrade(raw: Any, where: str = "record") -> Dict[str, Any]:
         d["config"] = upgrade_config(d["config"])
         d.pop("seed", None)  # v1 repeated the seed beside the config
         d["files"] = {}
+    if version < 3:
+        d.setdefault("objective", objective_name(dict(flatten(d["config"]))))
+        d.setdefault("variants", {})
     d["format"] = RECORD_FORMAT
     d.pop("_path", None)
     return d

@@ -28,13 +28,14 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .records import DatasetError
 
-FORMAT_VERSION = 2  # part of the cache key: bump whenever the output changes
+FORMAT_VERSION = 3  # the instrument's version, part of the cache key: bump whenever the output changes
+INSTRUMENT = f"embedded-v{FORMAT_VERSION}"  # what a run record names (dataset.instrument)
 _VIEWS = ((0.0, 0.84), (math.radians(140), 0.78), (math.radians(90), 0.88))  # (yaw, person scale)
 _HAIR = ("short", "long", "ponytail", "bun", "bald")
 _SKIN = (np.array([0.96, 0.82, 0.70]), np.array([0.36, 0.23, 0.16]))
@@ -50,22 +51,25 @@ class SynthConfig:
 
     seed: int = 0
     num_train_ids: int = 60
-    num_test_ids: int = 60
+    num_test_ids: int = 120         # test-only identities cost generation and test time, not training time
     min_suits: int = 2
     max_suits: int = 5
     num_cameras: int = 3
     videos_per_suit_camera: int = 2
-    num_frames: int = 32
+    num_frames: int = 48            # whole-video tiling sees 6 clips of 8 x 4 frames
     height: int = 64
     width: int = 32
     clothes_strength: float = 0.6   # 0: everyone wears the same grey clothes (0.6 chosen on validation ids)
     identity_strength: float = 1.0  # 0: everyone has the same body, gait, skin and hair
+    # the share of identity pairs that are gait twins: the same body, head, hair, skin and pose shapes,
+    # apart only in cadence, which no single frame and no unordered set of frames shows
+    twin_share: float = 0.5
     noise: float = 0.02             # std of Gaussian pixel noise (pixel values in [0, 1])
     write_videos: bool = True
     workers: int = 2
 
     def __post_init__(self):
-        for k in ("clothes_strength", "identity_strength", "noise"):
+        for k in ("clothes_strength", "identity_strength", "twin_share", "noise"):
             setattr(self, k, float(getattr(self, k)))
         checks = [(self.seed >= 0, "seed >= 0"),
                   (self.num_train_ids >= 1 and self.num_test_ids >= 1, "at least one train and one test id"),
@@ -78,6 +82,7 @@ class SynthConfig:
                    "height and width even and >= 16"),
                   (0.0 <= self.clothes_strength <= 1.0, "0 <= clothes_strength <= 1"),
                   (0.0 <= self.identity_strength <= 2.0, "0 <= identity_strength <= 2"),
+                  (0.0 <= self.twin_share <= 1.0, "0 <= twin_share <= 1"),
                   (self.noise >= 0.0, "noise >= 0")]
         bad = [msg for ok, msg in checks if not ok]
         if bad:
@@ -101,23 +106,54 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v))
 
 
+def twin_of(cfg: SynthConfig, pid: int) -> Optional[int]:
+    """The gait twin of ``pid`` (None for most people).
+
+    Identities pair up in their split, (1, 2), (3, 4), ... of the training ids and likewise of the test
+    ids; a pair is twinned with probability ``twin_share`` (keyed ``(seed, 4, first pid)``).
+    """
+    first = 1 if pid <= cfg.num_train_ids else cfg.num_train_ids + 1
+    last = cfg.num_train_ids if pid <= cfg.num_train_ids else cfg.num_train_ids + cfg.num_test_ids
+    a = pid - (pid - first) % 2
+    if a + 1 > last or _uniforms(cfg, 4, a, n=1)[0] >= cfg.twin_share:
+        return None
+    return a + 1 if pid == a else a
+
+
 def _identity(cfg: SynthConfig, pid: int) -> Dict:
     """Clothes-irrelevant cues of one person; identity_strength scales their spread around the average.
 
     Lengths are fractions of the body height; angles in radians; ``period`` in frames;
-    ``gait_phase`` shifts the knee flexion within the stride (a person's timing).
+    ``gait_phase`` shifts the knee flexion within the stride. Gait twins (:func:`twin_of`) share every
+    cue a frame shows (drawn from the pair's first pid) and differ only in cadence: the first walks a
+    stride in 20-24 frames, the second 6-8 frames slower (scaled by identity_strength). Everyone else's
+    stride lasts 20-28 frames: at the clip sampler's stride of 4 frames, 5 to 7 samples per cycle.
     """
-    u, s = _uniforms(cfg, 1, pid), cfg.identity_strength
+    twin = twin_of(cfg, pid)
+    body = pid if twin is None else min(pid, twin)
+    u, s = _uniforms(cfg, 1, body), cfg.identity_strength
     sp = lambda i, mean, half: mean + s * half * (2 * u[i] - 1)  # noqa: E731
     hair = _HAIR_COLOURS.mean(0)
     hair = hair + s * (_HAIR_COLOURS[int(u[8] * 6)] + 0.06 * (u[9] - 0.5) - hair)
     skin = _SKIN[0] + sp(6, 0.5, 0.5) * (_SKIN[1] - _SKIN[0]) + sp(7, 0, 0.03) * np.array([1, 0, -1])
+    suits = cfg.min_suits + int(_uniforms(cfg, 1, pid)[19] * (cfg.max_suits - cfg.min_suits + 1))
     return dict(head=sp(0, .068, .012), neck=sp(1, .035, .015), leg=sp(2, .48, .04),
                 shoulder=sp(3, .115, .025), hip=sp(4, .09, .02), limb=sp(5, .026, .007),
                 skin=skin, hair=hair, style=_HAIR[int(u[10] * 5)] if u[11] < s else "short",
-                period=sp(12, 12, 4), gait_phase=sp(13, 0, .6), stride=sp(14, .36, .12),
+                period=_period(cfg, pid, twin), gait_phase=sp(13, 0, .6), stride=sp(14, .36, .12),
                 arm=sp(15, .40, .25), knee=sp(16, .65, .30), bounce=sp(17, .012, .008), lean=sp(18, .05, .07),
-                suits=cfg.min_suits + int(u[19] * (cfg.max_suits - cfg.min_suits + 1)))
+                suits=suits)
+
+
+def _period(cfg: SynthConfig, pid: int, twin: Optional[int]) -> float:
+    """Frames per stride: 24 +- 4 (scaled by identity_strength); a twin pair 20-24 and 6-8 frames more."""
+    s = cfg.identity_strength
+    if twin is None:
+        return 24 + s * 4 * (2 * _uniforms(cfg, 1, pid)[12] - 1)
+    first = min(pid, twin)
+    u = _uniforms(cfg, 1, first)
+    fast = 24 - s * 4 * u[12]
+    return fast if pid == first else fast + s * (6 + 2 * u[20])
 
 
 def _suit(cfg: SynthConfig, pid: int, suit: int) -> Dict:

@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   leaderboard runs/ --cal-gain            # plus CAL minus no-CAL, paired by seed
   leaderboard runs/a runs/b --format latex
   leaderboard runs/ --columns general.mAP,cc.top1,cc.mAP,sc.mAP --sort cc.mAP --format html
+  leaderboard runs/ --columns cc.mAP,first-frame:cc.mAP,shuffled:cc.mAP   # test variants as columns
   leaderboard results/ --published        # published numbers beside ours, with the gap
   leaderboard results/embedded results/zoo --figures docs/figures   # CMC, training curves, speed, CAL chart
   leaderboard results/embedded results/zoo --cal-gain --html report.html   # one self-contained page
@@ -44,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="github",
                    help="github (markdown, default), csv, json, latex (escaped), html, or another tabulate format")
     p.add_argument("--columns", default="general.top1,general.mAP,cc.top1,cc.mAP",
-                   help="PROTOCOL.METRIC,... with PROTOCOL general/cc/sc and METRIC top1/top5/top10/top20/mAP/mINP "
-                        "(default: general.top1,general.mAP,cc.top1,cc.mAP)")
+                   help="[VARIANT:]PROTOCOL.METRIC,... with PROTOCOL general/cc/sc, METRIC top1/top5/top10/top20/mAP/"
+                        "mINP and an optional test variant the records scored (first-frame, shuffled, reversed, "
+                        "static) (default: general.top1,general.mAP,cc.top1,cc.mAP)")
     p.add_argument("--sort", metavar="PROTOCOL.METRIC", help="rows by this column, highest first (default: by name)")
     p.add_argument("--cal-gain", action="store_true", help="also print CAL's gain over the same model without CAL")
     p.add_argument("--plot", metavar="FILE",

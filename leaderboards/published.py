@@ -23,7 +23,7 @@ label of a row of the same file and dataset) and ``gain`` instead of ``metrics``
 printed numbers (rounded to 0.1) and marks the row derived. A value the source leaves out ("-") is left out.
 
 Matching: a published row is shown beside an experiment of our records with the same dataset
-(``data.dataset``), model (``model.name``) and objective (``cal`` if ``cal.enabled`` else ``id``), and with
+(``data.dataset``), model (``model.name``) and objective (the record's: ``id``, ``cal``, ``id+triplet``, ...), and with
 every ``requires`` field equal. Gaps are ours minus published, in points.
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from benchmark.config.ablations import objective_name
 from benchmark.records import RunRecord
 from ccvid.base import UserError
 from ccvid.catalog import DATASETS, get_dataset
@@ -255,14 +256,16 @@ def _add(base: Dict[str, Dict[str, float]], gain: Dict[str, Dict[str, float]], w
 
 
 # ----------------------------------------------------------------------------- comparison
-def objective_of(cfg: Dict[str, Any]) -> str:
-    return "cal" if cfg.get("cal.enabled") else "id"
+def objective_of(record: RunRecord) -> str:
+    """The record's named objective (``id``, ``cal``, ``id+triplet``, ...; older records: from their config)."""
+    return record.objective or objective_name(config_of(record))
 
 
-def matches(row: PublishedRow, cfg: Dict[str, Any]) -> bool:
-    """Whether a published row describes the experiment with dotted config ``cfg``."""
+def matches(row: PublishedRow, cfg: Dict[str, Any], objective: str) -> bool:
+    """Whether a published row describes the experiment with dotted config ``cfg`` and ``objective``."""
+    required = {"eval.variant": "whole", **row.requires}  # a published number is of whole videos unless it says
     return (row.dataset == cfg.get("data.dataset") and row.model == cfg.get("model.name")
-            and row.objective == objective_of(cfg) and all(cfg.get(k) == v for k, v in row.requires.items()))
+            and row.objective == objective and all(cfg.get(k) == v for k, v in required.items()))
 
 
 def comparison_rows(records: List[RunRecord], published: List[PublishedRow],
@@ -276,7 +279,7 @@ def comparison_rows(records: List[RunRecord], published: List[PublishedRow],
     pairs = []
     for key, runs in groups:
         cfg = config_of(runs[0])
-        pairs += [(dict(key), runs, row) for row in published if matches(row, cfg)]
+        pairs += [(dict(key), runs, row) for row in published if matches(row, cfg, objective_of(runs[0]))]
     columns = COLUMNS + (SC_COLUMNS if any(row.metrics.get("sc") for _, _, row in pairs) else ())
     headers = ["dataset", "model", "backbone", "objective", *varying, "seeds", "published", "source", "selection",
                *[f"{side} {column_header(p, m)}" for p, m in columns for side in ("ours", "pub", "Δ")]]
@@ -289,7 +292,7 @@ def comparison_rows(records: List[RunRecord], published: List[PublishedRow],
             cells += [fmt(values), "-" if pub is None else f"{pub:.1f}",
                       "-" if pub is None or not values else f"{mean_std([100 * v for v in values])[0] - pub:+.1f}"]
         label = row.label + (f" (= {row.gain_over} + printed gain)" if row.derived else "")
-        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], objective_of(cfg),
+        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], objective_of(runs[0]),
                      *[_show(cfg[k]) for k in varying], len(runs), label, row.short, row.selection, *cells])
     return headers, rows
 

@@ -13,6 +13,9 @@ import numpy as np
 
 TRAIN_MODES = ("stride", "tsn")
 TEST_CLIPS = ("tile", "chunks")
+# how a test video's clips are shown to the model (eval.variant): every clip as sampled (whole); the first frame
+# alone (the paper's baseline(F)); each clip's frames shuffled, reversed, or its middle frame repeated (static)
+TEST_VARIANTS = ("whole", "first-frame", "shuffled", "reversed", "static")
 
 
 def _segments(length: int, seq_len: int, rng: np.random.Generator) -> List[int]:
@@ -102,6 +105,28 @@ def eval_clip_indices(length: int, seq_len: int = 8, stride: int = 4, rule: str 
     if rule == "chunks":
         return chunk_clip_indices(length, seq_len)
     raise ValueError(f"test clips must be one of {TEST_CLIPS}, got {rule!r}")
+
+
+def variant_clip_indices(clips: List[List[int]], variant: str = "whole", key: int = 0) -> List[List[int]]:
+    """The clips of one test video under a test variant (:data:`TEST_VARIANTS`).
+
+    ``first-frame``: one clip, the video's first frame repeated ``seq_len`` times; ``shuffled``: each
+    clip's frames in a random order, seeded by (``key``, clip number), so a variant repeats exactly;
+    ``reversed``: each clip backwards; ``static``: each clip's middle frame repeated. Every variant but
+    ``first-frame`` sees the same frames as ``whole``, so its change in accuracy is the model's use of
+    their order (none for a model that pools frames, such as C2D).
+    """
+    if variant == "whole":
+        return clips
+    if variant == "first-frame":
+        return [[min(min(c) for c in clips)] * len(clips[0])]
+    if variant == "shuffled":
+        return [[c[i] for i in np.random.default_rng([key, k]).permutation(len(c))] for k, c in enumerate(clips)]
+    if variant == "reversed":
+        return [list(reversed(c)) for c in clips]
+    if variant == "static":
+        return [[c[len(c) // 2]] * len(c) for c in clips]
+    raise ValueError(f"test variant must be one of {', '.join(TEST_VARIANTS)}, got {variant!r}")
 
 
 def dense_pieces(length: int, piece: int = 64) -> List[Tuple[int, int]]:

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from ccvid.records import Tracklet, frame_paths
 
-from .clips import TEST_CLIPS, dense_pieces, eval_clip_indices, train_clip_indices
+from .clips import TEST_CLIPS, TEST_VARIANTS, dense_pieces, eval_clip_indices, train_clip_indices, variant_clip_indices
 from .encoded import EncodedClip, check_encodable, read_bytes
 from .memory import MemoryFrames
 from .readers import Size, check_interpolation, distinct_frames, reader_for, tracklet_length
@@ -175,14 +175,18 @@ class WholeVideos(Dataset):
     items). A harness that sizes its per-video sums by ``len(dataset)`` (as
     ``benchmark.engine.extract_features`` does) must use ``num_videos`` first.
     ``threads``: JPEG decoding threads for frame folders, decord threads for videos.
-    ``interpolation``: the resize filter, "bicubic" (default) or "bilinear".
+    ``interpolation``: the resize filter, "bicubic" (default) or "bilinear". ``variant``: how the clips
+    are shown (:func:`samplers.clips.variant_clip_indices`: whole, first-frame, shuffled, reversed, static).
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], size: Size, seq_len: int = 8, stride: int = 4,
                  max_frames: int = 256, max_clips: Optional[int] = None, threads: int = 1,
-                 test_clips: str = "tile", interpolation: str = "bicubic"):
+                 test_clips: str = "tile", interpolation: str = "bicubic", variant: str = "whole"):
         if test_clips not in TEST_CLIPS:
             raise ValueError(f"test_clips must be one of {TEST_CLIPS}, got {test_clips!r}")
+        if variant not in TEST_VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(TEST_VARIANTS)}, got {variant!r}")
+        self.variant = variant
         self.tracklets = list(tracklets)
         self.size, self.seq_len, self.stride = size, seq_len, stride
         self.test_clips, self.interpolation = test_clips, check_interpolation(interpolation)
@@ -196,16 +200,18 @@ class WholeVideos(Dataset):
             if max_clips is None:
                 self.items.append((v, 0, None))
             else:
-                n = len(self.clip_indices(tracklet_length(t)))
+                n = len(self.clip_indices(tracklet_length(t), v))
                 self.items.extend((v, a, min(a + max_clips, n)) for a in range(0, n, max_clips))
 
     @property
     def num_videos(self) -> int:
         return len(self.tracklets)
 
-    def clip_indices(self, length: int) -> List[List[int]]:
-        """The frame indices of every clip of a video of ``length`` frames under ``test_clips``."""
-        return eval_clip_indices(length, self.seq_len, self.stride, self.test_clips)
+    def clip_indices(self, length: int, video: int = 0) -> List[List[int]]:
+        """The frame indices of every clip of video number ``video`` of ``length`` frames, under ``test_clips``
+        and the test variant."""
+        clips = eval_clip_indices(length, self.seq_len, self.stride, self.test_clips)
+        return variant_clip_indices(clips, self.variant, video)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -217,7 +223,7 @@ class WholeVideos(Dataset):
                             interpolation=self.interpolation)
         with reader.open(t, self.size) as h:
             length = t.num_frames if t.num_frames is not None else len(h)
-            clips = self.clip_indices(length)[first:last]
+            clips = self.clip_indices(length, v)[first:last]
             out = np.empty((len(clips), self.seq_len, self.size[0], self.size[1], 3), dtype=np.uint8)
             for frames, rows in clip_chunks(clips, self.max_frames):
                 decoded = h.read(frames)

@@ -40,10 +40,11 @@ def package_of(mod):
 
 
 def owner_reference(node):
-    """The owner string of a schema field ``choice(default, "module:NAME")``, else None."""
+    """The owner string of a schema field ``choice(default, "module:NAME")`` or ``choices("module:NAME")``."""
     func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-    if func == "choice" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
-        value = node.args[1].value
+    position = {"choice": 1, "choices": 0}.get(func)
+    if position is not None and len(node.args) > position and isinstance(node.args[position], ast.Constant):
+        value = node.args[position].value
         return value if isinstance(value, str) and ":" in value else None
     return None
 
@@ -178,7 +179,8 @@ def test_every_owner_of_allowed_values_exists_and_the_graph_holds_it(graph):
     for (section, name), owner in owners.items():
         values, default = allowed(owner), getattr(getattr(cfg, section), name)
         assert values, (section, name, owner)
-        assert default is None or default in values, (section, name, default, values)  # the default is allowed
+        items = default if isinstance(default, list) else [default]
+        assert all(d is None or d in values for d in items), (section, name, default, values)  # defaults allowed
     # the schema's owner references are edges of the import graph: layering and cycles see them
     assert "samplers.clips" in graph["benchmark.config.schema"]
     assert "benchmark.engine.optimizers" in graph["benchmark.config.schema"]

@@ -7,11 +7,12 @@ import os
 import sys
 from typing import Dict, List, Sequence, Tuple
 
-from ccvid.base import UserError
+from ccvid.base import UserError, did_you_mean
 from ccvid.progress import set_progress
 
 from .. import SUITE_LOGGERS
 from ..config import Config, ConfigError, check, compose, dotted_key
+from ..config.ablations import NAMED_OBJECTIVES, objective_settings
 from ..config.checks import choices_of
 
 log = logging.getLogger("benchmark")
@@ -74,6 +75,9 @@ def config_parent(sweep: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--model", help="registered model name (data.model.name; see 'benchmark models')")
     if not sweep:
         g.add_argument("--cal", action="store_true", help="add the Clothes-based Adversarial Loss (cal.enabled)")
+        g.add_argument("--objective", metavar="NAME",
+                       help="a named objective of the paper's Table 3: " + ", ".join(NAMED_OBJECTIVES)
+                            + " (sets cal.enabled and the loss weights; see benchmark/config/ablations.py)")
     g.add_argument("--dataset", help="embedded, ccvid, mevid, ltcc, prcc, ... (data.dataset; see 'benchmark "
                                      "datasets'); a bare --data-root means ccvid")
     g.add_argument("--data-root", help="the dataset's folder (data.root)")
@@ -103,6 +107,14 @@ def overrides_of(args: argparse.Namespace, **forced) -> List[str]:
     """The flags as dotted overrides, then --set and KEY=VALUE words, then what the command forces (later wins)."""
     items = [f"{key}={_quote(getattr(args, flag))}" for flag, key in FLAG_FIELDS.items()
              if getattr(args, flag, None) is not None]
+    objective = getattr(args, "objective", None)
+    if objective is not None:
+        if objective not in NAMED_OBJECTIVES:
+            raise CLIError(f"--objective {objective!r}: expected {', '.join(NAMED_OBJECTIVES)}"
+                           f"{did_you_mean(objective, NAMED_OBJECTIVES)}")
+        if getattr(args, "cal", False):
+            raise CLIError("give --cal or --objective, not both (--objective cal is --cal)")
+        items += [f"{key}={_quote(value)}" for key, value in objective_settings(objective).items()]
     if getattr(args, "cal", False):
         items.append("cal.enabled=true")
     items += list(args.set or []) + list(getattr(args, "overrides", None) or [])  # parse_overrides checks them

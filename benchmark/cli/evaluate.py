@@ -34,7 +34,9 @@ def register(sub) -> None:
                                             "benchmark test runs/<run id> --save-features feats/ && "
                                             "benchmark evaluate --query feats/query.npz --gallery feats/gallery.npz",
                                             "benchmark test runs/<run id> --rank-list 8  # runs/<run id>/rank-list.png",
-                                            "benchmark test runs/<run id> --rank-list 4 --out figures/"]))
+                                            "benchmark test runs/<run id> --rank-list 4 --out figures/",
+                                            "benchmark test runs/<run id> --variants whole first-frame shuffled "
+                                            "reversed static"]))
     t.add_argument("checkpoint", help="a run's model.pt, or its run folder")
     t.add_argument("--model", help="expected model name; a checkpoint of another model is an error")
     t.add_argument("--data-root", help="evaluate on this folder (the run's dataset kind) instead of its dataset")
@@ -46,6 +48,10 @@ def register(sub) -> None:
                         "match's clothes) of N queries with a true match, clothes-changing ones first, into "
                         "rank-list.png")
     t.add_argument("--out", metavar="DIR", help="the folder of rank-list.png (default: the run folder)")
+    t.add_argument("--variants", nargs="+", metavar="VARIANT",
+                   help="score these test variants too and print them in one table: whole, first-frame (the "
+                        "paper's baseline(F)), shuffled, reversed, static; the drop under shuffled is the model's "
+                        "reliance on frame order. The run's record.json keeps them (not with --data-root)")
     t.set_defaults(func=test_main)
 
 
@@ -93,6 +99,8 @@ def test_main(args) -> int:
     from ..evaluation import format_table
     from ..training import evaluate_checkpoint
 
+    if args.variants:
+        return _test_variants(args)
     if args.rank_list is None:
         if args.out:
             raise CLIError("--out DIR: the folder of the rank-list picture; give it with --rank-list N")
@@ -106,4 +114,27 @@ def test_main(args) -> int:
         raise CLIError(f"--rank-list: {e}") from None
     say(format_table(metrics))
     say(f"rank list: {figure}")
+    return 0
+
+
+def _test_variants(args) -> int:
+    """``benchmark test RUN --variants ...``: one table; the run's record keeps them (its own dataset only)."""
+    from ..config.checks import choices_of
+    from ..evaluation import format_variants
+    from ..training.checkpoint import record_variants, saved_model_and_data
+    from ..training.testing import evaluate_variants
+
+    known = list(choices_of("eval.variant"))
+    for v in args.variants:
+        if v not in known:
+            raise CLIError(f"--variants {v!r}: expected {', '.join(known)}")
+    if args.rank_list is not None or args.save_features:
+        raise CLIError("--variants prints one table of its own; give --rank-list or --save-features in another call")
+    model, cfg, data, device, path = saved_model_and_data(args.checkpoint, args.model, args.data_root)
+    scores = evaluate_variants(model, data, cfg, device, list(dict.fromkeys(args.variants)))
+    say(format_variants(scores))
+    if not args.data_root:
+        kept = record_variants(path, scores)
+        if kept:
+            say(f"record: {kept} (variants: {', '.join(scores)})")
     return 0

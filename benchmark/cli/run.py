@@ -12,6 +12,7 @@ EXAMPLES = add_examples([
     "benchmark run --preset image --dataset ltcc --data-root /data/LTCC_ReID --cal",
     "benchmark run --model baseline --set synth.clothes_strength=0.5 cal.epsilon=0.5",
     "benchmark run --model tclnet --cal loss.recipe=model    # with TCLNet's own triplet losses",
+    "benchmark run --model baseline --objective id+clothes_ce   # an ablation of the paper's Table 3",
     "benchmark run --config runs/<run id>/record.json     # the same run again, exactly",
     "benchmark run --resume runs/<run id>                 # continue a killed run where it stopped",
 ])
@@ -38,7 +39,8 @@ def main(args) -> int:
     from ..training import resume, run
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k in CONFIG_OPTIONS if getattr(args, k, None) is not None]
-        given += ["--cal"] * bool(args.cal) + [f"override {o}" for o in args.set]
+        given += ["--cal"] * bool(args.cal) + [f"--objective {args.objective}"] * bool(args.objective)
+        given += [f"override {o}" for o in args.set]
         if given:
             raise CLIError(f"--resume continues a run with its own config; remove {', '.join(given)}")
         resume(args.resume)

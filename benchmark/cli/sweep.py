@@ -37,7 +37,7 @@ SPEC_HELP = """spec (YAML):
   runs_dir: results/zoo           # where the run folders go
   configs: [cpu]                  # presets (cpu, paper, ccvid/ap3d, ...: configs/NAME.yaml) or YAML files
   models: [baseline, ap3d]        # optional: each sets model.name (default: the config's own)
-  objectives: [id, cal]           # id: cal.enabled false, cal: cal.enabled true
+  objectives: [id, cal]           # named objectives (--objective): id, cal, id+triplet, id+clothes_ce, ...
   seeds: [0, 1, 2]
   datasets:                       # optional (default: the config's own)
     - {dataset: ccvid, root: /data/CCVID}
@@ -120,9 +120,6 @@ def plan(spec: Spec) -> List[Planned]:
         try:
             words = cell.words(spec.runs_dir, spec.overrides)
             cfg, warnings = compose_words(parser, words)
-            if cell.objective == "id" and cfg.cal.enabled:  # the config's own CAL: switched off in so many words
-                words = cell.words(spec.runs_dir, spec.overrides, cal_off=True)
-                cfg, warnings = compose_words(parser, words)
         except UserError as e:
             raise CLIError(f"{spec.path}: run {tag} (config {cell.config_name}): {e}") from None
         ident = identity(cfg.to_dict())

@@ -82,7 +82,8 @@ def check_fields(cfg: Config) -> None:
         for f in dataclasses.fields(part):
             rules, key, value = f.metadata, f"{section}.{f.name}", getattr(part, f.name)
             if "owner" in rules and value is not None:
-                _choice(key, value, rules["owner"], rules.get("fold", False))
+                for item in value if isinstance(value, list) else [value]:  # a list: each item
+                    _choice(key, item, rules["owner"], rules.get("fold", False))
             if "min" in rules:
                 _at_least(key, value, rules["min"])
             if "range" in rules:

@@ -38,7 +38,7 @@ class ConfigError(UserError, ValueError):
 
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-LIST_FIELDS = {"optim.lr_steps"}
+LIST_FIELDS = {"optim.lr_steps", "eval.extra_variants"}
 
 
 def presets() -> List[str]:

@@ -6,7 +6,7 @@ them, so a file or an override with an unknown key or a value of the wrong type
 is refused with the key's full name. Their defaults are the ``cpu`` preset (the
 embedded dataset on a 2-core CPU in a few minutes).
 
-A field's rule rides on the field itself (:func:`choice`, :func:`at_least`,
+A field's rule rides on the field itself (:func:`choice`, :func:`choices`, :func:`at_least`,
 :func:`bounded`), and :func:`benchmark.config.check` reads every rule in one loop.
 A set of allowed values is never written here: :func:`choice` names its owner,
 the module that implements the values (``"samplers.clips:TRAIN_MODES"``, a tuple, a
@@ -37,6 +37,11 @@ def choice(default: Any, owner: str, fold: bool = False) -> Any:
     ``fold``: compared in lower case (words such as ``on`` that YAML reads as booleans).
     """
     return field(default=default, metadata={"owner": owner, "fold": fold})
+
+
+def choices(owner: str) -> Any:
+    """A list field (empty by default) each of whose items is one of the names its ``owner`` implements."""
+    return field(default_factory=list, metadata={"owner": owner})
 
 
 def at_least(default: int, low: int) -> Any:
@@ -121,6 +126,10 @@ class LossConfig:
     triplet_distance: str = choice("cosine", "benchmark.engine.losses:TRIPLET_DISTANCES")  # cosine | euclidean
     # hard (batch-hard) | all (every triplet, mean over non-zero)
     triplet_mining: str = choice("hard", "benchmark.engine.losses:TRIPLET_MININGS")
+    # the paper's Table 3 ablations, from cal.start_epoch: the backbone also minimises the clothes
+    # classification loss ("w/ clothes classifier") / minimises minus it ("CAL(-L_C)")
+    clothes_ce_weight: float = bounded(0.0, 0.0)
+    neg_clothes_ce_weight: float = bounded(0.0, 0.0)
 
 
 @dataclass
@@ -150,6 +159,11 @@ class EvalConfig:
     # `draws` seeded draws (PRCC)
     shot: str = choice("multi", "benchmark.evaluation:SHOTS")
     draws: int = at_least(10, 1)
+    # how each test video's clips are shown for the headline metrics: whole | first-frame (the paper's
+    # baseline(F)) | shuffled | reversed | static (each clip's frames shuffled, reversed, or its middle one
+    # repeated); extra_variants are also scored after the last epoch and kept in the record
+    variant: str = choice("whole", "samplers.clips:TEST_VARIANTS")
+    extra_variants: List[str] = choices("samplers.clips:TEST_VARIANTS")
     # reported beside the last epoch: the epoch the reference would keep (best test top-1 of "cc" or
     # "general"; chosen on the test set)
     selection_rule: Optional[str] = choice(None, "benchmark.evaluation:SELECTION_RULES")

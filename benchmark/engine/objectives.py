@@ -161,6 +161,26 @@ def cal(batch: Batch) -> torch.Tensor:
     return CAL_VARIANTS[batch.cfg.cal.variant](batch)
 
 
+def _through_clothes_classifier(batch: Batch) -> torch.Tensor:
+    """The clothes classification loss of the features through the clothes classifier (as the clothes step's)."""
+    logits = batch.heads.clothes_classifier(batch.output.features)
+    return F.cross_entropy(batch.cfg.cal.scale * logits, batch.clothes)
+
+
+@register_objective("clothes_ce", weight="loss.clothes_ce_weight",
+                    when=lambda cfg, epoch: cfg.loss.clothes_ce_weight > 0 and epoch >= cfg.cal.start_epoch)
+def clothes_ce(batch: Batch) -> torch.Tensor:
+    """Table 3's "w/ clothes classifier": the backbone also minimises the clothes classification loss."""
+    return _through_clothes_classifier(batch)
+
+
+@register_objective("neg_clothes_ce", weight="loss.neg_clothes_ce_weight",
+                    when=lambda cfg, epoch: cfg.loss.neg_clothes_ce_weight > 0 and epoch >= cfg.cal.start_epoch)
+def neg_clothes_ce(batch: Batch) -> torch.Tensor:
+    """Table 3's "CAL(-L_C)": the adversarial term is minus the clothes classification loss."""
+    return -_through_clothes_classifier(batch)
+
+
 @register_objective("clothes_loss", step="clothes")
 def clothes_loss(batch: Batch) -> torch.Tensor:
     """The clothes classifier's cross-entropy on the detached features, logits scaled by ``cal.scale``."""

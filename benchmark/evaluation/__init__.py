@@ -13,7 +13,7 @@ test variants by name), :mod:`.selection` (the reference's epoch selection rules
 from .features_io import load_features_npz, save_features_npz
 from .inputs import METRICS, check_feature_pair
 from .metrics import CLOTHES_PROTOCOLS, PROTOCOLS, evaluate
-from .report import format_table
+from .report import format_table, format_variants
 from .rerank import k_reciprocal_distances, rerank_matrix
 from .selection import SELECTION_RULES, reference_selection
 from .shots import SHOTS
@@ -29,6 +29,7 @@ __all__ = [
     "evaluate",
     "evaluate_single_shot",
     "format_table",
+    "format_variants",
     "load_features_npz",
     "save_features_npz",
     "k_reciprocal_distances",

@@ -5,7 +5,7 @@ A spec (YAML) names the matrix configs x datasets x seeds x models x objectives:
     runs_dir: results/zoo           # where the run folders go (required)
     configs: [cpu]                  # presets (configs/NAME.yaml: cpu, paper, ccvid/ap3d) or YAML files (required)
     models: [baseline, ap3d]        # optional: each sets model.name (default: the config's own)
-    objectives: [id, cal]           # id: cal.enabled false, cal: cal.enabled true (required)
+    objectives: [id, cal]           # named objectives: id, cal, id+triplet, id+clothes_ce, ... (required)
     seeds: [0, 1, 2]                # system.seed (required)
     datasets:                       # optional: data.dataset and data.root (default: the config's own)
       - {dataset: ccvid, root: /data/CCVID}
@@ -41,15 +41,16 @@ from typing import Any, Dict, List, Optional, Tuple
 from ccvid.base import did_you_mean
 
 from ..config import ConfigError, from_dict, presets
+from ..config.ablations import NAMED_OBJECTIVES, OBJECTIVE_FIELDS
 from ..config.compose import OVERRIDE_WORD, line_of, load_yaml, preset_path
 from ..records import RecordError, now_iso, read_record, record_paths
 
-OBJECTIVES = ("id", "cal")
+OBJECTIVES = tuple(NAMED_OBJECTIVES)
 REQUIRED = ("runs_dir", "configs", "objectives", "seeds")
 OPTIONAL = ("models", "datasets", "overrides")
 # what the matrix itself sets; an override of one of these would make the matrix lie
-MATRIX_FIELDS = {"model.name": "models", "cal.enabled": "objectives", "system.seed": "seeds",
-                 "data.dataset": "datasets", "data.root": "datasets", "system.runs_dir": "runs_dir"}
+MATRIX_FIELDS = {"model.name": "models", "system.seed": "seeds", "data.dataset": "datasets", "data.root": "datasets",
+                 "system.runs_dir": "runs_dir", **{key: "objectives" for key in OBJECTIVE_FIELDS}}
 IDENTITY_DROPPED = ("system.runs_dir",)
 LOCKS = ".locks"
 
@@ -66,21 +67,21 @@ class Cell:
     config: str                     # the config file (a preset's own file for a preset name)
     config_name: str                # as the spec names it
     model: Optional[str]
-    objective: str                  # id | cal
+    objective: str                  # a named objective: id, cal, id+triplet, ... (benchmark/config/ablations.py)
     seed: int
     dataset: Optional[str] = None
     root: Optional[str] = None
 
-    def words(self, runs_dir: str, overrides: List[str], cal_off: bool = False) -> List[str]:
-        """The ``benchmark run`` arguments of this run; ``cal_off`` adds ``cal.enabled=false`` (a config with CAL)."""
+    def words(self, runs_dir: str, overrides: List[str]) -> List[str]:
+        """The ``benchmark run`` arguments of this run."""
         out = ["--config", self.config]
         out += ["--model", self.model] if self.model else []
-        out += ["--cal"] if self.objective == "cal" else []
+        out += ["--objective", self.objective]
         out += ["--seed", str(self.seed)]
         out += ["--dataset", self.dataset] if self.dataset else []
         out += ["--data-root", self.root] if self.root else []
         out += ["--runs-dir", runs_dir, *overrides]
-        return out + (["cal.enabled=false"] if cal_off and self.objective == "id" else [])
+        return out
 
 
 @dataclass
@@ -118,7 +119,8 @@ def read_spec(path: str) -> Spec:
                 _seeds(path, data))
     for objective in spec.objectives:
         if objective not in OBJECTIVES:
-            raise _error(path, "objectives", f"expected id or cal, got {objective!r}")
+            raise _error(path, "objectives", f"expected {', '.join(OBJECTIVES)}, got {objective!r}"
+                                             f"{did_you_mean(objective, OBJECTIVES)}")
     for name in spec.configs:
         _config_exists(path, name)
     if "models" in data:

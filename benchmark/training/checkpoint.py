@@ -140,3 +140,17 @@ def saved_model_and_data(path: str, model_name: Optional[str] = None, data_root:
         cfg = cfg.replace(**{"data.dataset": dataset, "data.root": data_root, "data.val_ids": 0})
     device = pick_device("auto")
     return model.to(device), cfg, load_dataset(cfg), device, path
+
+
+def record_variants(checkpoint: str, scores: Dict[str, Dict[str, Optional[dict]]]) -> Optional[str]:
+    """Add test variants' metrics to the ``record.json`` beside ``checkpoint`` (none there: None); returns its path."""
+    from ..records import read_record, write_record
+
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "record.json")
+    if not os.path.isfile(path):
+        return None
+    record = read_record(path)
+    if record.status != "complete":
+        return None
+    record.variants = {**record.variants, **scores}
+    return write_record(record, os.path.dirname(path))

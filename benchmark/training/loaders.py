@@ -5,6 +5,7 @@ import logging
 import multiprocessing
 import sys
 import time
+from typing import Optional
 
 from torch.utils.data import DataLoader
 
@@ -86,10 +87,11 @@ def _copies(workers: int) -> int:
     return 1 if method == "fork" else workers + 1
 
 
-def test_loader(cfg: Config, tracklets) -> DataLoader:
+def test_loader(cfg: Config, tracklets, variant: Optional[str] = None) -> DataLoader:
+    """Whole test videos in batches of clips, shown as test ``variant`` (default: ``eval.variant``)."""
     d = cfg.data
     ds = WholeVideos(tracklets, (d.height, d.width), d.seq_len, d.stride, test_clips=d.test_clips,
-                     interpolation=d.resize)
+                     interpolation=d.resize, variant=variant or cfg.eval.variant)
     return DataLoader(ds, batch_size=max(1, cfg.eval.clips_per_batch // 8), shuffle=False,
                       num_workers=cfg.system.workers, collate_fn=collate_videos, pin_memory=_pin(cfg))
 

@@ -15,13 +15,14 @@ import torch
 
 from .. import SUITE_LOGGERS
 from ..config import Config
+from ..config.ablations import objective_name
 from ..evaluation import format_table, reference_selection
 from ..records import RunRecord, git_state, machine, new_run_id, now_iso, package_versions, read_record, write_record
 from . import distributed
 from .build import build_training, pick_device
 from .checkpoint import OPTIMISER_STATES, atomic_save, read_training_state, restore_training_state, training_state
 from .rundir import FILES, CheckpointError, RunFolder
-from .testing import evaluate_model
+from .testing import evaluate_model, evaluate_variants
 from .trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Session:
         self.epoch = 0
         self.history: list = []
         self.metrics: Dict[str, Optional[dict]] = {}
+        self.variants: Dict[str, Dict[str, Optional[dict]]] = {}  # test variant -> metrics, at the end
         self.t_train = self.t_test = 0.0
         self.forked_at: Optional[int] = None
         log.info(f"{cfg.model.name}{' + CAL' if cfg.cal.enabled else ''} on {d.name}: {len(d.train)} train tracklets "
@@ -201,6 +203,7 @@ class Session:
         except Exception as e:  # an error at test time: the training is saved; the record says the run failed
             self.fail(f"{type(e).__name__}: {e}")
             raise
+        self._score_variants()
         cfg, folder = self.cfg, self.folder
         if not distributed.is_main():
             return self._record()
@@ -221,6 +224,18 @@ class Session:
         log.info("record: %s", record.path)
         folder.close()
         return record
+
+    def _score_variants(self) -> None:
+        """The headline's test variant, and each of ``eval.extra_variants`` scored now, for the record."""
+        self.variants = {self.cfg.eval.variant: self.metrics}
+        extra = [v for v in self.cfg.eval.extra_variants if v != self.cfg.eval.variant]
+        if extra:
+            t0 = time.perf_counter()
+            self.variants.update(evaluate_variants(self.model, self.data, self.cfg, self.device, extra))
+            self.t_test += time.perf_counter() - t0
+            log.info("test variants: " + ", ".join(
+                f"{v} cc_mAP={100 * m['cc']['mAP']:.1f}" if (m.get("cc") or {}).get("mAP") is not None else v
+                for v, m in self.variants.items()))
 
     def fail(self, error: str) -> RunRecord:
         """Write a record that says the run failed (never averaged into a leaderboard) and keep the last state."""
@@ -243,6 +258,8 @@ class Session:
             model={"name": cfg.model.name, "backbone": cfg.model.backbone, "parameters": self.n_params,
                    "pretrained": cfg.model.pretrained, **self.weights},
             forked_at_epoch=self.forked_at, metrics=self.metrics if status == "complete" else {},
+            objective=objective_name(cfg.flat()),
+            variants=self.variants if status == "complete" else {},
             history=self.history,
             reference_selection=reference_selection(self.history, cfg.eval.selection_rule),
             timings={"data_s": round(self.t_data, 2), "train_s": round(self.t_train, 2),

@@ -17,8 +17,9 @@ from .loaders import test_loader
 log = logging.getLogger(__name__)
 
 
-def test_features(model, data, cfg: Config, device):
-    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``eval.flip``).
+def test_features(model, data, cfg: Config, device, variant: Optional[str] = None):
+    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``eval.flip``), the clips
+    shown as test ``variant`` (default: ``eval.variant``).
 
     Under several processes each rank extracts a contiguous shard and rank 0 gathers exactly one
     feature per item, in order (other ranks get None).
@@ -26,22 +27,24 @@ def test_features(model, data, cfg: Config, device):
     out = []
     for split, items in (("query", data.query), ("gallery", data.gallery)):
         part = items if distributed.world_size() == 1 else [items[i] for i in distributed.shard(len(items))]
-        feats = extract_features(model, test_loader(cfg, part), device, split, cfg.eval.clips_per_batch,
+        feats = extract_features(model, test_loader(cfg, part, variant), device, split, cfg.eval.clips_per_batch,
                                  flip=cfg.eval.flip, aggregate=cfg.eval.feature)
         out.append(feats if distributed.world_size() == 1 else distributed.gather_rows(feats, len(items)))
     return tuple(out)
 
 
-def evaluate_model(model, data, cfg: Config, device, save_features: Optional[str] = None) -> Dict[str, Optional[dict]]:
+def evaluate_model(model, data, cfg: Config, device, save_features: Optional[str] = None,
+                   variant: Optional[str] = None) -> Dict[str, Optional[dict]]:
     """Score the test split with the protocols the dataset reports (CC/SC need clothes labels).
 
-    ``save_features``: also write the test features there (one process only).
+    ``save_features``: also write the test features there (one process only). ``variant``: the test variant
+    (default: ``eval.variant``).
     """
     if distributed.world_size() > 1:
         distributed.sync_buffers(model)
-        q, g = test_features(model, data, cfg, device)
+        q, g = test_features(model, data, cfg, device, variant)
         return distributed.broadcast(score_features(q, g, data, cfg, device) if distributed.is_main() else None)
-    q, g = test_features(model, data, cfg, device)
+    q, g = test_features(model, data, cfg, device, variant)
     if save_features:
         export_features(q, g, data, save_features)
     return score_features(q, g, data, cfg, device)
@@ -76,3 +79,8 @@ def score_features(q, g, data, cfg: Config, device) -> Dict[str, Optional[dict]]
         labels(data.gallery, "camid"), labels(data.query, "clothes") if clothes else None,
         labels(data.gallery, "clothes") if clothes else None,
         draws=cfg.eval.draws, metric=cfg.eval.metric, device=device, features_normalized=True, rerank=cfg.eval.rerank)
+
+
+def evaluate_variants(model, data, cfg: Config, device, variants) -> Dict[str, Dict[str, Optional[dict]]]:
+    """The metrics of each test variant in ``variants`` (name -> protocol -> scores)."""
+    return {v: evaluate_model(model, data, cfg, device, variant=v) for v in variants}

@@ -80,3 +80,29 @@ def test_a_record_of_the_wrong_shape_is_a_one_line_error(tmp_path, capsys, conte
     assert main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"leaderboard: error: {tmp_path / 'record.json'}: ") and len(err.strip().splitlines()) == 1
+
+
+def test_runs_of_two_instrument_versions_are_never_averaged_together():
+    from leaderboards.tables import shared_settings
+    old = [record(0, False, 0.20), record(1, False, 0.30)]  # written before records named the instrument
+    new = [dict(record(s, False, v), dataset={"name": "embedded", "instrument": "embedded-v3"})
+           for s, v in ((0, 0.60), (1, 0.64))]
+    headers, rows = leaderboard_rows(typed(old + new))
+    by_version = {r[headers.index("data.instrument")]: r for r in rows}
+    assert by_version["embedded-v1/v2"][headers.index("cc mAP")] == "25.0 ± 7.1"
+    assert by_version["embedded-v3"][headers.index("cc mAP")] == "62.0 ± 2.8"
+    assert "data.instrument=embedded-v1/v2" in shared_settings(typed(old))  # an old table says it is one
+    assert "instrument" not in shared_settings(typed(new))  # today's is the default
+
+
+def test_test_variants_are_columns():
+    from leaderboards.tables import parse_columns
+    recs = [dict(record(s, False, v), variants={"shuffled": {"cc": {"top1": 0.2, "mAP": v - 0.1}}})
+            for s, v in ((0, 0.5), (1, 0.7))]
+    columns = parse_columns("cc.mAP,shuffled:cc.mAP,first-frame:cc.mAP")
+    assert columns == (("cc", "mAP"), ("shuffled:cc", "mAP"), ("first-frame:cc", "mAP"))
+    headers, rows = leaderboard_rows(typed(recs), columns)
+    assert headers[-4:-1] == ["cc mAP", "shuffled cc mAP", "first-frame cc mAP"]
+    assert rows[0][-4:-1] == ["60.0 ± 14.1", "50.0 ± 14.1", "undefined"]  # never scored: undefined, not 0
+    with pytest.raises(ValueError, match=r"expected \[VARIANT:\]PROTOCOL.METRIC"):
+        parse_columns(":cc.mAP")

@@ -83,3 +83,19 @@ def test_identity_sampler_p_by_k_and_deterministic():
     # an identity with fewer than K samples is resampled with replacement
     two = [g for g in groups if pids[g[0]] == 2][0]
     assert set(two) <= {13, 14}
+
+
+def test_test_variants_change_only_which_frames_and_their_order():
+    from samplers.clips import TEST_VARIANTS, tile_clip_indices, variant_clip_indices
+    clips = tile_clip_indices(48, 8, 4)
+    whole = variant_clip_indices(clips, "whole", 7)
+    assert whole == clips and TEST_VARIANTS[0] == "whole"
+    shuffled = variant_clip_indices(clips, "shuffled", 7)
+    assert [sorted(c) for c in shuffled] == [sorted(c) for c in clips] and shuffled != clips
+    assert shuffled == variant_clip_indices(clips, "shuffled", 7) != variant_clip_indices(clips, "shuffled", 8)
+    assert variant_clip_indices(clips, "reversed") == [c[::-1] for c in clips]
+    assert variant_clip_indices(clips, "first-frame") == [[0] * 8]
+    assert variant_clip_indices(clips, "static") == [[c[4]] * 8 for c in clips]
+    import pytest
+    with pytest.raises(ValueError, match="test variant must be one of whole, first-frame"):
+        variant_clip_indices(clips, "sideways")

@@ -35,7 +35,8 @@ def test_run_fills_a_run_folder_and_a_record_reruns_exactly(tmp_path, cache, cap
     assert sorted(os.listdir(folder)) == ["config.yaml", "log.txt", "metrics.csv", "model.pt", "record.json",
                                           "state.pt"]
     rec = json.load(open(first))
-    assert rec["format"] == "ccreid-bench/run-record/2"
+    assert rec["format"] == "ccreid-bench/run-record/3" and rec["objective"] == "cal"
+    assert rec["dataset"]["instrument"] == "embedded-v3" and list(rec["variants"]) == ["whole"]
     cfg = rec["config"]
     assert cfg["cal"]["enabled"] is True and cfg["model"]["name"] == "baseline" and cfg["system"]["seed"] == 0
     assert rec["files"]["log"] == "log.txt" and rec["versions"]["torch"] and "commit" in rec["git"]

@@ -122,10 +122,10 @@ def test_list_prints_the_pending_runs_and_a_listed_command_completes_one(swept, 
     config = os.path.relpath(CONFIG_DIR / "cpu.yaml")
     config = str(CONFIG_DIR / "cpu.yaml") if config.startswith(os.pardir) else config
     tail = f"--runs-dir {shlex.quote(str(runs))} " + " ".join(shlex.quote(o) for o in TINY + [f"cache_dir={cache}"])
-    assert out.splitlines() == [f"benchmark run --config {config} --model baseline --seed 1 {tail}",
-                                f"benchmark run --config {config} --model baseline --cal --seed 1 {tail}",
-                                f"benchmark run --config {config} --model ap3d --seed 1 {tail}",
-                                f"benchmark run --config {config} --model ap3d --cal --seed 1 {tail}"]
+    assert out.splitlines() == [f"benchmark run --config {config} --model baseline --objective id --seed 1 {tail}",
+                                f"benchmark run --config {config} --model baseline --objective cal --seed 1 {tail}",
+                                f"benchmark run --config {config} --model ap3d --objective id --seed 1 {tail}",
+                                f"benchmark run --config {config} --model ap3d --objective cal --seed 1 {tail}"]
     assert not os.path.isdir(runs / ".locks") or not os.listdir(runs / ".locks")  # --list takes no lock
     words = shlex.split(out.splitlines()[3])
     assert words[:2] == ["benchmark", "run"] and main(words[1:] + ["--no-progress"]) == 0
@@ -158,7 +158,8 @@ def test_a_failed_run_is_one_line_and_the_sweep_goes_on(tmp_path, cache, capsys,
     ({"objective": ["id"]}, "objective: unknown key; did you mean 'objectives'?"),
     ({"seeds": 0}, "seeds: expected a list, got int 0"),
     ({"models": []}, "models: empty list"),
-    ({"objectives": ["id", "adversarial"]}, "objectives: expected id or cal, got 'adversarial'"),
+    ({"objectives": ["id", "adversarial"]},
+     "objectives: expected id, cal, id+triplet, id+clothes_ce, id+neg_clothes_ce, got 'adversarial'"),
     ({"configs": ["cpux"]}, "configs: 'cpux': neither a preset nor a YAML file; did you mean 'cpu'?"),
     ({"datasets": [{"dataset": "ccvid", "path": "/x"}]}, "datasets: expected {dataset: NAME, root: FOLDER} items"),
     ({"overrides": ["seed=3"]}, "overrides: 'seed=3': the matrix sets that field (use the key 'seeds')"),

@@ -41,7 +41,8 @@ def test_the_built_in_table_in_order_and_when_each_term_is_on():
     assert [(t.name, t.weight) for t in objective_terms(cfg, 2, "model")] == [
         ("id_loss", 1.0), ("triplet", 0.5), ("cal", 1.0)]
     assert [t.name for t in objective_terms(make_config("cpu"), 5, "model")] == ["id_loss"]
-    assert scalar_names() == ("loss", "id_loss", "triplet", "cal", "clothes_loss", "clothes_acc_within_id")
+    assert scalar_names() == ("loss", "id_loss", "triplet", "cal", "clothes_ce", "neg_clothes_ce", "clothes_loss",
+                              "clothes_acc_within_id")
 
 
 def test_a_new_term_is_summed_logged_and_a_metrics_column(norm_term):

@@ -70,7 +70,7 @@ def test_module_graph_has_no_cycle():
 def test_public_names():
     assert sorted(evaluation.__all__) == sorted([
         "PROTOCOLS", "CLOTHES_PROTOCOLS", "METRICS", "SHOTS", "SELECTION_RULES", "reference_selection", "evaluate",
-        "format_table", "load_features_npz", "save_features_npz",
+        "format_table", "format_variants", "load_features_npz", "save_features_npz",
         "k_reciprocal_distances", "rerank_matrix", "check_feature_pair", "evaluate_single_shot"])
     for name in evaluation.__all__:
         assert hasattr(evaluation, name)
