@@ -20,6 +20,7 @@ from tabulate import tabulate_formats
 
 from benchmark.records import RecordError, RunRecord, read_record, record_paths
 from ccvid.base import UserError
+from ccvid.files import write_atomically
 
 from .published import NO_MATCH, comparison_rows, load_published, sources
 from .render import FORMATS, known_format, metric_headers, render_table
@@ -58,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(DIR/cmc.png, training-curves.png, speed-accuracy.png, cal-gain.png)")
     p.add_argument("--html", metavar="FILE.html",
                    help="also write one self-contained HTML page: the tables, the figures and this command")
+    p.add_argument("--instrument-page", metavar="FILE.md",
+                   help="also write the embedded instrument's page: the runs of today's instrument version, "
+                        "temporal models against C2D, CAL, test variants, Table 3 objectives, and each target met "
+                        "or missed (leaderboards/embedded.md is one)")
     p.add_argument("--published", action="store_true",
                    help="also print the published numbers (leaderboards/published/) of the same dataset, model "
                         "and objective beside ours, with the gap (ours - published)")
@@ -102,6 +107,18 @@ def _run(args: argparse.Namespace, command: str) -> None:
             print(f"\nreport: {_write_report(records, columns, published, command, args.html)}")
     if args.figures:
         _write_figures(records, args.figures)
+    if args.instrument_page:
+        _write_instrument_page(records, args.instrument_page, command)
+
+
+def _write_instrument_page(records: List[RunRecord], path: str, command: str) -> None:
+    from ccvid.synth import INSTRUMENT
+
+    from .instrument import page
+    text = page(records, INSTRUMENT, command)
+    with _writing("--instrument-page", path):
+        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+    print(f"\ninstrument page: {path}")
 
 
 def _check_options(args: argparse.Namespace) -> Tuple[Tuple[Tuple[str, str], ...], Optional[Tuple[str, str]]]:
