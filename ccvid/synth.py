@@ -120,23 +120,32 @@ def twin_of(cfg: SynthConfig, pid: int) -> Optional[int]:
     return a + 1 if pid == a else a
 
 
+def _body(cfg: SynthConfig, pid: int) -> int:
+    """Whose body (and wardrobe) ``pid`` has: its own, or its twin pair's first pid."""
+    twin = twin_of(cfg, pid)
+    return pid if twin is None else min(pid, twin)
+
+
 def _identity(cfg: SynthConfig, pid: int) -> Dict:
     """Clothes-irrelevant cues of one person; identity_strength scales their spread around the average.
 
     Lengths are fractions of the body height; angles in radians; ``period`` in frames;
     ``gait_phase`` shifts the knee flexion within the stride. Gait twins (:func:`twin_of`) share every
-    cue a frame shows (drawn from the pair's first pid) and differ only in cadence: the first walks a
-    stride in 20-24 frames, the second 6-8 frames slower (scaled by identity_strength). Everyone else's
-    stride lasts 20-28 frames: at the clip sampler's stride of 4 frames, 5 to 7 samples per cycle.
+    cue a frame shows (drawn from the pair's first pid) and their wardrobe (:func:`_suit`), and differ
+    only in cadence: the first walks a stride in 20-24 frames, the second 6-8 frames slower (scaled by
+    identity_strength). So the identity loss cannot tell them apart by anything but timing, and at test
+    time a twin in the query's own clothes is an impostor that only the order of frames rejects.
+    Everyone else's stride lasts 20-28 frames: at the clip sampler's stride of 4 frames, 5 to 7
+    samples per cycle.
     """
     twin = twin_of(cfg, pid)
-    body = pid if twin is None else min(pid, twin)
+    body = _body(cfg, pid)
     u, s = _uniforms(cfg, 1, body), cfg.identity_strength
     sp = lambda i, mean, half: mean + s * half * (2 * u[i] - 1)  # noqa: E731
     hair = _HAIR_COLOURS.mean(0)
     hair = hair + s * (_HAIR_COLOURS[int(u[8] * 6)] + 0.06 * (u[9] - 0.5) - hair)
     skin = _SKIN[0] + sp(6, 0.5, 0.5) * (_SKIN[1] - _SKIN[0]) + sp(7, 0, 0.03) * np.array([1, 0, -1])
-    suits = cfg.min_suits + int(_uniforms(cfg, 1, pid)[19] * (cfg.max_suits - cfg.min_suits + 1))
+    suits = cfg.min_suits + int(u[19] * (cfg.max_suits - cfg.min_suits + 1))
     return dict(head=sp(0, .068, .012), neck=sp(1, .035, .015), leg=sp(2, .48, .04),
                 shoulder=sp(3, .115, .025), hip=sp(4, .09, .02), limb=sp(5, .026, .007),
                 skin=skin, hair=hair, style=_HAIR[int(u[10] * 5)] if u[11] < s else "short",
@@ -160,9 +169,10 @@ def _suit(cfg: SynthConfig, pid: int, suit: int) -> Dict:
     """Clothes cues of one suit; clothes_strength blends colours to grey and scales the odd garments' share.
 
     The label ``u<top hue bin>t<texture><s|l sleeves>_l<bottoms hue bin>b<type>_s<shoe bin>_a<bag>_c<suit>``
-    ends with the suit number, so the suits of one person always have distinct labels.
+    ends with the suit number, so the suits of one person always have distinct labels. Gait twins wear
+    the same suits (drawn from the pair's first pid); each twin's suits are still clothes of its own.
     """
-    u, c = _uniforms(cfg, 2, pid, suit), cfg.clothes_strength
+    u, c = _uniforms(cfg, 2, _body(cfg, pid), suit), cfg.clothes_strength
     col = lambda i: _GREY + c * (_hsv(u[i], .25 + .75 * u[i + 1], .2 + .75 * u[i + 2]) - _GREY)  # noqa: E731
     texture = 1 + int(u[15] * 3) if u[16] < 0.7 * c else 0          # plain, stripes, checks, logo
     short = bool(u[17] < 0.5 * c)

@@ -200,3 +200,30 @@ def test_config_validation():
         with pytest.raises(ValueError):
             SynthConfig(**bad)
     assert SynthConfig(identity_strength=1).identity_strength == 1.0
+
+
+def test_gait_twins_share_every_cue_a_frame_shows_and_differ_in_cadence():
+    cfg = SynthConfig(num_train_ids=20, num_test_ids=21, twin_share=0.5)
+    twins = {p: synth.twin_of(cfg, p) for p in range(1, 42)}
+    paired = {p: t for p, t in twins.items() if t is not None}
+    assert paired and all(paired[t] == p for p, t in paired.items())  # symmetric
+    assert all((p <= 20) == (t <= 20) for p, t in paired.items())  # twins stay in their split
+    assert synth.twin_of(cfg, 41) is None  # the odd one out of the test split has no pair
+    for p, t in paired.items():
+        a, b = synth._identity(cfg, p), synth._identity(cfg, t)
+        same = {k for k in a if k != "period" and not np.array_equal(np.asarray(a[k]), np.asarray(b[k]))}
+        assert same == set(), (p, t, same)  # body, head, hair, skin, pose shapes, number of suits
+        assert synth._suit(cfg, p, 1)["label"] == synth._suit(cfg, t, 1)["label"]  # one wardrobe
+        assert 6 <= abs(a["period"] - b["period"]) <= 8 and 20 <= min(a["period"], b["period"]) <= 24
+    others = [synth._identity(cfg, p)["period"] for p, t in twins.items() if t is None]
+    assert all(20 <= x <= 28 for x in others)  # 5 to 7 samples per stride at the clip sampler's stride 4
+    assert all(synth.twin_of(SynthConfig(twin_share=0.0), p) is None for p in range(1, 181))
+    everyone = SynthConfig(num_train_ids=10, num_test_ids=10, twin_share=1.0)
+    assert all(synth.twin_of(everyone, p) is not None for p in range(1, 21))
+
+
+def test_the_instrument_names_its_version(tmp_path):
+    root = generate(tmp_path / "ds", replace(TINY, num_train_ids=1, num_test_ids=1, num_cameras=1, max_suits=1,
+                                             min_suits=1))
+    from ccvid.datasets.embedded import instrument_of
+    assert instrument_of(str(root)) == synth.INSTRUMENT == f"embedded-v{synth.FORMAT_VERSION}"
