@@ -16,7 +16,8 @@ Formats, oldest first; :func:`upgrade` turns any of them into the current one:
   :mod:`benchmark.config.ablations`: what published rows are matched on) and keeps the metrics of every test
   variant that was scored (``variants``: ``whole``, ``first-frame``, ``shuffled``, ...); the embedded dataset's
   records name the generator version (``dataset.instrument``). Older records read as objective from their config
-  and no variants.
+  and no variants. A record may list ``evaluations`` of its saved model on other datasets (``benchmark test RUN
+  --dataset NAME``; none in older records).
 """
 from __future__ import annotations
 
@@ -66,6 +67,10 @@ class RunRecord:
     objective: str = ""                    # the named objective (benchmark/config/ablations.py): id, cal, ...
     # the metrics of each test variant scored (eval.variant, eval.extra_variants, `benchmark test --variants`)
     variants: Dict[str, Dict[str, Optional[Dict[str, Any]]]] = field(default_factory=dict)
+    # evaluations of this run's saved model on other datasets (`benchmark test RUN --dataset NAME [--best]`): each
+    # names the dataset, the checkpoint (model.pt, the last epoch, or best.pt and the epoch its rule kept) and
+    # its metrics; not this run's own result (VC-Clothes' SC / CC columns are such evaluations of a full-set run)
+    evaluations: List[Dict[str, Any]] = field(default_factory=list)
     forked_at_epoch: Optional[int] = None
     versions: Dict[str, Optional[str]] = field(default_factory=dict)
     git: Dict[str, Any] = field(default_factory=dict)
@@ -130,6 +135,9 @@ def upgrade(raw: Any, where: str = "record") -> Dict[str, Any]:
     if version < 3:
         d.setdefault("objective", objective_name(dict(flatten(d["config"]))))
         d.setdefault("variants", {})
+        cal = d["config"].get("cal")
+        if isinstance(cal, dict) and cal.get("variant") == "memory":  # before cal.memory_write: the mean
+            d["config"]["cal"] = {"memory_write": "mean", **cal}
     d["format"] = RECORD_FORMAT
     d.pop("_path", None)
     return d

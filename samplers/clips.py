@@ -1,9 +1,10 @@
 """Temporal sampling rules (docs/reference-facts.md, C): which frame indices make a clip.
 
 Explicit, stateless functions in the spirit of pytorchvideo's clip samplers:
-training draws one clip per video, test tiles a whole video into clips that use
-every frame exactly once (the CAL reference's ``tile``) or cuts it into
-consecutive chunks (TCLNet's own test sampling, ``chunks``).
+training draws one clip per video (:data:`TRAIN_MODES`); test tiles a whole video into
+clips that use every frame exactly once (the CAL reference's ``tile``), cuts it into
+consecutive chunks (TCLNet's own test sampling, ``chunks``), takes its first clip
+(``begin``) or all its frames as one clip (``all``; :data:`TEST_CLIPS`).
 """
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-TRAIN_MODES = ("stride", "tsn")
-TEST_CLIPS = ("tile", "chunks")
+# how a training clip is drawn from a video (data.sampling); the rules of each are in train_clip_indices
+TRAIN_MODES = ("stride", "tsn", "stride-head", "stride-distinct", "set")
+# which clips make a test video (data.test_clips): every frame once in stride-interleaved clips (tile, the CAL
+# reference's), consecutive chunks (TCLNet's test), the first clip only (begin, TCLNet's and AP3D's test while they
+# train), or one clip of every frame (all: GaitSet's test, the MEVID release's AP3D test)
+TEST_CLIPS = ("tile", "chunks", "begin", "all")
 # how a test video's clips are shown to the model (eval.variant): every clip as sampled (whole); the first frame
 # alone (the paper's baseline(F)); each clip's frames shuffled, reversed, or its middle frame repeated (static)
 TEST_VARIANTS = ("whole", "first-frame", "shuffled", "reversed", "static")
@@ -26,26 +31,48 @@ def _segments(length: int, seq_len: int, rng: np.random.Generator) -> List[int]:
     return [int(rng.integers(a, b)) for a, b in zip(lo, hi)]
 
 
+def _head_segments(length: int, seq_len: int, rng: np.random.Generator) -> List[int]:
+    """One random frame in each of ``seq_len`` segments of floor(length / seq_len) frames from the start: the
+    last ``length % seq_len`` frames are never drawn (the CAL reference's rule, Simple-CCReID
+    data/temporal_transforms.py)."""
+    step = length // seq_len
+    return [int(rng.integers(k * step, (k + 1) * step)) for k in range(seq_len)]
+
+
+def _distinct(length: int, seq_len: int, rng: np.random.Generator) -> List[int]:
+    """``seq_len`` distinct random frames, sorted (TCLNet's and AP3D's TemporalRandomCrop)."""
+    return sorted(int(i) for i in rng.choice(length, size=seq_len, replace=False))
+
+
+SHORT_RULES = {"stride": _segments, "tsn": _segments, "stride-head": _head_segments, "stride-distinct": _distinct}
+
+
 def train_clip_indices(length: int, seq_len: int = 8, stride: int = 4, mode: str = "stride",
                        rng: np.random.Generator | None = None) -> List[int]:
-    """Frame indices of one training clip.
+    """Frame indices of one training clip (``mode``: one of :data:`TRAIN_MODES`).
 
-    ``stride`` mode: videos of at least ``seq_len * stride`` frames get a random
-    start and ``seq_len`` frames ``stride`` apart; videos of ``seq_len`` to
-    ``seq_len * stride - 1`` frames get one random frame from each of
-    ``seq_len`` equal segments; shorter videos get ``seq_len`` random draws with
-    replacement, sorted. ``tsn`` mode: always one random frame per equal segment
-    (with replacement draws below ``seq_len`` frames).
+    ``stride``: videos of at least ``seq_len * stride`` frames get a random start and ``seq_len``
+    frames ``stride`` apart; videos of ``seq_len`` to ``seq_len * stride - 1`` frames get one random
+    frame from each of ``seq_len`` equal segments covering the whole video; shorter videos get
+    ``seq_len`` random draws with replacement, sorted. ``tsn``: always one random frame per equal
+    segment (with replacement draws below ``seq_len`` frames). ``stride-head``: as ``stride``, but the
+    segments of a medium video are floor(length / seq_len) frames from the start, so its last
+    ``length % seq_len`` frames are never drawn (the CAL reference's TemporalRandomCrop).
+    ``stride-distinct``: as ``stride``, but a medium video gives ``seq_len`` distinct random frames,
+    sorted (TCLNet's and AP3D's TemporalRandomCrop). ``set``: ``seq_len`` frames drawn at random with
+    replacement from the whole video, in the order drawn (GaitSet's training sets).
     """
     if length < 1:
         raise ValueError("a clip needs a video with at least one frame")
     if mode not in TRAIN_MODES:
         raise ValueError(f"sampling mode must be one of {TRAIN_MODES}, got {mode!r}")
     rng = rng if rng is not None else np.random.default_rng()
+    if mode == "set":
+        return [int(i) for i in rng.integers(0, length, size=seq_len)]
     if length < seq_len:
         return sorted(int(i) for i in rng.integers(0, length, size=seq_len))
     if mode == "tsn" or length < seq_len * stride:
-        return _segments(length, seq_len, rng)
+        return SHORT_RULES[mode](length, seq_len, rng)
     start = int(rng.integers(0, length - (seq_len - 1) * stride))
     return list(range(start, start + seq_len * stride, stride))
 
@@ -97,13 +124,38 @@ def chunk_clip_indices(length: int, seq_len: int = 4) -> List[List[int]]:
     return clips
 
 
+def begin_clip_indices(length: int, seq_len: int = 4, stride: int = 8) -> List[List[int]]:
+    """The first clip of a video only: ``seq_len`` frames from frame 0 at the largest step of ``stride``,
+    ``stride // 2``, ..., 1 that fits, or the video's frames loop-padded when it is shorter than ``seq_len``.
+
+    TCLNet's and AP3D's TemporalBeginCrop, with which they score the epochs they choose from while training
+    (seq_len 4, stride 8: 25 frames or more -> [0, 8, 16, 24]; 13-24 -> step 4; 7-12 -> step 2; 4-6 -> [0, 1, 2, 3];
+    [0, 1, 2] -> [0, 1, 2, 0]).
+    """
+    if length < 1:
+        raise ValueError("cannot take a clip of an empty video")
+    step = max(1, stride)
+    while step >= 1:
+        if length >= (seq_len - 1) * step + 1:
+            return [list(range(0, (seq_len - 1) * step + 1, step))]
+        step //= 2
+    return [[i % length for i in range(seq_len)]]
+
+
 def eval_clip_indices(length: int, seq_len: int = 8, stride: int = 4, rule: str = "tile") -> List[List[int]]:
-    """The clips of a whole test video under ``rule``: "tile" (:func:`tile_clip_indices`) or "chunks"
-    (:func:`chunk_clip_indices`, which ignores ``stride``)."""
+    """The clips of a whole test video under ``rule`` (:data:`TEST_CLIPS`): "tile" (:func:`tile_clip_indices`),
+    "chunks" (:func:`chunk_clip_indices`, which ignores ``stride``), "begin" (:func:`begin_clip_indices`) or
+    "all" (one clip of every frame in order, whatever ``seq_len``: GaitSet's test, the MEVID release's AP3D test)."""
     if rule == "tile":
         return tile_clip_indices(length, seq_len, stride)
     if rule == "chunks":
         return chunk_clip_indices(length, seq_len)
+    if rule == "begin":
+        return begin_clip_indices(length, seq_len, stride)
+    if rule == "all":
+        if length < 1:
+            raise ValueError("cannot take a clip of an empty video")
+        return [list(range(length))]
     raise ValueError(f"test clips must be one of {TEST_CLIPS}, got {rule!r}")
 
 

@@ -159,9 +159,11 @@ class WholeVideos(Dataset):
     """Whole test videos: each item is every clip of one video, each frame decoded once.
 
     Items: (clips uint8 (N, T, H, W, 3), video index). ``test_clips`` chooses the
-    ceil(L/T) clips: "tile" (default; docs/reference-facts.md, C), every frame once in
-    stride-interleaved clips, or "chunks", consecutive T-frame chunks with the last
-    one loop-padded (TCLNet's own test sampling, :func:`samplers.clips.chunk_clip_indices`).
+    clips (:func:`samplers.clips.eval_clip_indices`): "tile" (default; docs/reference-facts.md, C),
+    ceil(L/T) clips using every frame once in stride-interleaved clips; "chunks", consecutive
+    T-frame chunks with the last one loop-padded (TCLNet's own test sampling); "begin", the first
+    clip only; "all", one clip of all L frames (so T = L, and items of different videos differ in T:
+    batch them one video at a time).
     They are gathered block by block (a block of ``seq_len * stride`` frames
     gives its own clips): decoding holds at most ``max_frames`` frames at a time
     (rounded down to a multiple of the block, default 256), whatever the video's
@@ -224,7 +226,8 @@ class WholeVideos(Dataset):
         with reader.open(t, self.size) as h:
             length = t.num_frames if t.num_frames is not None else len(h)
             clips = self.clip_indices(length, v)[first:last]
-            out = np.empty((len(clips), self.seq_len, self.size[0], self.size[1], 3), dtype=np.uint8)
+            frames_per_clip = len(clips[0]) if clips else self.seq_len  # test_clips "all": the video's length
+            out = np.empty((len(clips), frames_per_clip, self.size[0], self.size[1], 3), dtype=np.uint8)
             for frames, rows in clip_chunks(clips, self.max_frames):
                 decoded = h.read(frames)
                 pos = np.searchsorted(np.asarray(frames), np.asarray([clips[r] for r in rows]))

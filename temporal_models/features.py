@@ -1,4 +1,4 @@
-"""Whole-video test features: every clip of a video through the model, averaged, L2-normalised."""
+"""Whole-video test features: every clip of a video through the model, averaged, L2-normalised (or raw)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -16,8 +16,12 @@ AGGREGATIONS = ("mean", "model")
 
 @torch.no_grad()
 def extract_features(model: nn.Module, loader, device: torch.device, desc: str = "features",
-                     max_clips: int = 128, flip: bool = False, aggregate: str = "mean") -> torch.Tensor:
+                     max_clips: int = 128, flip: bool = False, aggregate: str = "mean",
+                     normalize: bool = True) -> torch.Tensor:
     """Average the clip features of each video, then L2-normalise: (num_videos, D).
+
+    ``normalize=False``: the averages as they are (GaitSet's evaluator ranks raw features by Euclidean
+    distance).
 
     ``flip``: each clip's feature is f(clip) + f(mirrored clip) (the image recipe's test feature).
     ``aggregate``: "mean" averages the clips' ``features``; "model" averages their ``pre_features``
@@ -56,8 +60,10 @@ def extract_features(model: nn.Module, loader, device: torch.device, desc: str =
         for i in range(0, num_videos, max_clips):
             mean = (sums[i:i + max_clips] / counts[i:i + max_clips, None]).to(device)
             videos.append(model.video_features(mean).float().cpu())
-        return F.normalize(torch.cat(videos), dim=1)
-    return F.normalize(sums / counts[:, None], dim=1)
+        out = torch.cat(videos)
+    else:
+        out = sums / counts[:, None]
+    return F.normalize(out, dim=1) if normalize else out
 
 
 def _pre_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -8,11 +8,13 @@
 Outputs:
 
 - ``triplet_features`` = [(B, P, 256)]: the harness applies one triplet loss per part
-  and averages them. GaitSet's own (batch-all, Euclidean, margin 0.2) is this model's
-  registered loss recipe, used with ``--set loss_recipe=model``; the suite's default
-  recipe has no triplet loss.
+  and averages them. GaitSet's own losses (that triplet alone: batch-all, Euclidean,
+  margin 0.2, no ID loss) are this model's registered loss recipe, used with
+  ``--set loss_recipe=model``; the suite's default recipe trains the ID loss and no triplet.
 - ``features`` = the P parts flattened, (B, P*256) = 7936-d (GaitSet's test feature;
-  no BatchNorm, as in GaitSet). Test features and CAL's clothes classifier use it.
+  no BatchNorm, as in GaitSet). Test features and CAL's clothes classifier use it;
+  GaitSet's evaluator ranks them raw by Euclidean distance (``eval.normalize: false``,
+  ``eval.metric: euclidean``), each video's set being all its frames (``data.test_clips: all``).
 - ``id_features`` = [BN(global mean + max of the set-pooled map)], (B, C), so the
   ID loss (and its classifier) has a single pooled vector, as the brief asks.
 
@@ -79,10 +81,10 @@ class GaitSetStyle(TemporalModel):
         return ModelOutput(parts.flatten(1), [global_vec], triplet_features=[parts])
 
 
-# GaitSet's own codebase: per-part batch-all Euclidean triplet, margin 0.2, mean over non-zero
-# (docs/reference-facts.md, B).
+# GaitSet's own codebase (model/model.py): the per-part batch-all Euclidean triplet alone, margin 0.2, mean over
+# non-zero; no ID loss (docs/reference-facts.md, B).
 @register_model("gaitset", losses=dict(triplet_weight=1.0, triplet_margin=0.2, triplet_distance="euclidean",
-                                        triplet_mining="all"))
+                                        triplet_mining="all", id_weight=0.0))
 def build_gaitset(backbone: ResNetBackbone, bins: Sequence[int] = (1, 2, 4, 8, 16), **_) -> GaitSetStyle:
     """GaitSet-style: set max pooling over frames, 31-part HPP, per-part FC; any T."""
     return GaitSetStyle(backbone, bins)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from .common import CLIError, add_examples, formatter, progress_parent, say
 
@@ -36,10 +37,21 @@ def register(sub) -> None:
                                             "benchmark test runs/<run id> --rank-list 8  # runs/<run id>/rank-list.png",
                                             "benchmark test runs/<run id> --rank-list 4 --out figures/",
                                             "benchmark test runs/<run id> --variants whole first-frame shuffled "
-                                            "reversed static"]))
+                                            "reversed static",
+                                            "benchmark test runs/<vcclothes run id> --best --dataset vcclothes_sc  "
+                                            "# VC-Clothes' SC column as the reference scores it"]))
     t.add_argument("checkpoint", help="a run's model.pt, or its run folder")
     t.add_argument("--model", help="expected model name; a checkpoint of another model is an error")
     t.add_argument("--data-root", help="evaluate on this folder (the run's dataset kind) instead of its dataset")
+    t.add_argument("--dataset", metavar="NAME",
+                   help="evaluate on another registered dataset (read from --data-root, or the run's own folder), "
+                        "e.g. vcclothes_sc / vcclothes_cc for a vcclothes run, or any other for cross-dataset "
+                        "testing; the run's record.json keeps the result among its 'evaluations', named as an "
+                        "evaluation of this run")
+    t.add_argument("--best", action="store_true",
+                   help="the weights of the run's best.pt (the epoch its eval.selection_rule kept, chosen on the "
+                        "TEST set) instead of the last epoch's model.pt; the reference scores VC-Clothes' SC / CC "
+                        "subsets with the full-set run's best checkpoint")
     t.add_argument("--save-features", metavar="DIR",
                    help="also write DIR/query.npz and DIR/gallery.npz (features and labels) for 'benchmark evaluate' "
                         "or another codebase")
@@ -104,17 +116,49 @@ def test_main(args) -> int:
     if args.rank_list is None:
         if args.out:
             raise CLIError("--out DIR: the folder of the rank-list picture; give it with --rank-list N")
+        if args.dataset or args.best:
+            return _test_saved_checkpoint(args)
         say(format_table(evaluate_checkpoint(args.checkpoint, args.model, args.data_root, args.save_features)))
         return 0
     from ..tools.ranklist import RankListError, rank_list_from_checkpoint
     try:
         metrics, figure = rank_list_from_checkpoint(args.checkpoint, args.rank_list, args.out, args.model,
-                                                    args.data_root, args.save_features)
+                                                    args.data_root, args.save_features, dataset=args.dataset,
+                                                    best=args.best)
     except RankListError as e:  # no query with a true match, an unwritable --out
         raise CLIError(f"--rank-list: {e}") from None
     say(format_table(metrics))
     say(f"rank list: {figure}")
     return 0
+
+
+def _test_saved_checkpoint(args) -> int:
+    """``benchmark test RUN --dataset NAME`` / ``--best``: the table, headed by which checkpoint of which run was
+    evaluated on what; an evaluation on another dataset is added to the run's record (its ``evaluations``)."""
+    from ..evaluation import format_table
+    from ..training.checkpoint import record_evaluation, saved_run
+    from ..training.testing import evaluate_model
+
+    run = saved_run(args.checkpoint, args.model, args.data_root, args.dataset, args.best)
+    metrics = evaluate_model(run.model, run.data, run.cfg, run.device, save_features=args.save_features)
+    say(f"{checkpoint_words(run.source, run.path)}, evaluated on {run.cfg.data.dataset}"
+        + (f": an evaluation of the run, not a run of {args.dataset}" if args.dataset else ""))
+    say(format_table(metrics))
+    if args.dataset:
+        kept = record_evaluation(run.path, run.cfg, run.source, metrics)
+        if kept:
+            say(f"record: {kept} (evaluations: {run.cfg.data.dataset} with {run.source['checkpoint']})")
+    return 0
+
+
+def checkpoint_words(source: dict, path: str) -> str:
+    """"best.pt of run R (epoch 40, kept by its cc-top1 rule, chosen on the TEST set)" or "model.pt of run R (the last
+    epoch, 60)"."""
+    run = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    if source["checkpoint"] == "best.pt":
+        return (f"best.pt of run {run} (epoch {source['epoch']}, kept by its {source['selection_rule']} rule, chosen "
+                "on the TEST set)")
+    return f"{source['checkpoint']} of run {run} (the last epoch, {source['epoch']})"
 
 
 def _test_variants(args) -> int:
@@ -130,10 +174,11 @@ def _test_variants(args) -> int:
             raise CLIError(f"--variants {v!r}: expected {', '.join(known)}")
     if args.rank_list is not None or args.save_features:
         raise CLIError("--variants prints one table of its own; give --rank-list or --save-features in another call")
-    model, cfg, data, device, path = saved_model_and_data(args.checkpoint, args.model, args.data_root)
+    model, cfg, data, device, path = saved_model_and_data(args.checkpoint, args.model, args.data_root, args.dataset,
+                                                          args.best)
     scores = evaluate_variants(model, data, cfg, device, list(dict.fromkeys(args.variants)))
     say(format_variants(scores))
-    if not args.data_root:
+    if not (args.data_root or args.dataset or args.best):  # the record's variants are of its own last epoch
         kept = record_variants(path, scores)
         if kept:
             say(f"record: {kept} (variants: {', '.join(scores)})")

@@ -41,7 +41,13 @@ def objective_settings(name: str) -> Dict[str, Any]:
 
 def objective_name(flat: Mapping[str, Any]) -> str:
     """The objective of a flat config (``{"cal.enabled": ..., ...}``): ``cal`` or ``id``, then ``+term`` for each
-    other term it trains (a model's own triplet loss, ``loss.recipe=model``, is part of that model, not a term)."""
+    other term it trains (a model's own losses, ``loss.recipe=model``, are part of that model, not terms: GaitSet's
+    triplet without an ID loss is still ``id``). An ID loss switched off by its weight (``loss.id_weight`` 0) outside
+    a model's own recipe names the objective ``no_id+...`` (``cal`` alone: ``no_id+cal``)."""
+    model_recipe = flat.get("loss.recipe") == "model"
     extras = [tag for field, tag in _EXTRAS if (flat.get(field) or 0) > 0
-              and not (tag == "triplet" and flat.get("loss.recipe") == "model")]
+              and not (tag == "triplet" and model_recipe)]
+    id_weight = flat.get("loss.id_weight")
+    if id_weight is not None and id_weight <= 0 and not model_recipe:
+        return "+".join(["no_id", *(["cal"] if flat.get("cal.enabled") else []), *extras])
     return "+".join(["cal" if flat.get("cal.enabled") else "id", *extras])

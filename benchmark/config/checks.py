@@ -129,6 +129,15 @@ def _objectives() -> None:
             raise ConfigError(f"objective {name!r}: its weight field {weight!r} is not a config field")
 
 
+def _loss(cfg: Config) -> None:
+    """Every epoch trains the model on at least one term (``loss.id_weight`` 0 leaves the ID loss out)."""
+    from ..engine import objective_terms
+    for epoch in range(cfg.optim.epochs):
+        if not objective_terms(cfg, epoch, "model"):
+            raise ConfigError(f"loss.id_weight {cfg.loss.id_weight:g}: epoch {epoch + 1} would train the model on no "
+                              "loss term (give loss.triplet_weight > 0, or --cal with cal.start_epoch 0)")
+
+
 def _optim(cfg: Config) -> None:
     o = cfg.optim
     if any(s < 1 for s in o.lr_steps) or list(o.lr_steps) != sorted(set(o.lr_steps)):
@@ -192,6 +201,7 @@ def check(cfg: Config, need_root: bool = True) -> Tuple[Config, List[str]]:
     _data(cfg, warnings, need_root)
     _model(cfg)
     _objectives()
+    _loss(cfg)
     _optim(cfg)
     _cal(cfg)
     _system(cfg, warnings)

@@ -70,7 +70,9 @@ class DataConfig:
     width: int = at_least(32, 1)
     seq_len: int = at_least(8, 1)      # frames per clip
     stride: int = at_least(4, 1)       # frame step inside a clip
-    sampling: str = choice("stride", "samplers.clips:TRAIN_MODES")  # stride | tsn
+    # stride | tsn | stride-head (the CAL reference's: medium videos' segments from the start) | stride-distinct
+    # (TCLNet's and AP3D's: distinct random frames) | set (GaitSet's: draws with replacement); samplers/clips.py
+    sampling: str = choice("stride", "samplers.clips:TRAIN_MODES")
     dense_piece: int = at_least(64, 0)  # training videos are cut into pieces of this many frames (0: whole)
     flip: bool = True                  # random horizontal flip of training clips
     random_crop: float = bounded(0.0, 0.0, 1.0)     # image recipe: p of upscale-1.125-and-crop
@@ -85,7 +87,7 @@ class DataConfig:
     # decodes each batch (nvJPEG on CUDA)
     decode: str = choice("cpu", "samplers.encoded:DECODE_PLACES")
     # tile: every frame once, in stride-interleaved clips | chunks: consecutive seq_len-frame chunks
-    # (TCLNet's own test sampling)
+    # (TCLNet's own test sampling) | begin: the first clip only | all: one clip of every frame (GaitSet)
     test_clips: str = choice("tile", "samplers.clips:TEST_CLIPS")
 
 
@@ -119,6 +121,8 @@ class OptimConfig:
 class LossConfig:
     # suite: these fields as given | model: the model's own losses fill them
     recipe: str = choice("suite", "benchmark.config.schema:LOSS_RECIPES")
+    # the ID (cross-entropy) loss's weight; 0: none (GaitSet's own recipe trains the triplet loss only)
+    id_weight: float = bounded(1.0, 0.0)
     # ID loss label smoothing (0.1 in the image recipe)
     label_smoothing: float = bounded(0.0, 0.0, 1.0, high_open=True)
     triplet_weight: float = bounded(0.0, 0.0)
@@ -141,8 +145,11 @@ class CALConfig:
     clothes_start_epoch: int = at_least(0, 0)  # first epoch the clothes classifier learns
     # classifier (the paper) | memory (the reference's memory-bank variant)
     variant: str = choice("classifier", "benchmark.engine.objectives:CAL_VARIANTS")
-    # memory variant: new = momentum * old + (1 - momentum) * batch mean
+    # memory variant: new = momentum * old + (1 - momentum) * written feature
     memory_momentum: float = bounded(0.0, 0.0, 1.0, high_open=True)
+    # memory variant: last (the reference's: each raw feature written in batch order, so the last sample of a
+    # class wins) | mean (the mean of the class's L2-normalised features in the batch)
+    memory_write: str = choice("last", "benchmark.engine.losses:MEMORY_WRITES")
 
 
 @dataclass
@@ -163,10 +170,15 @@ class EvalConfig:
     # baseline(F)) | shuffled | reversed | static (each clip's frames shuffled, reversed, or its middle one
     # repeated); extra_variants are also scored after the last epoch and kept in the record
     variant: str = choice("whole", "samplers.clips:TEST_VARIANTS")
+    # L2-normalise each video's feature (false: GaitSet's evaluator, Euclidean distances of the raw features)
+    normalize: bool = True
     extra_variants: List[str] = choices("samplers.clips:TEST_VARIANTS")
     # reported beside the last epoch: the epoch the reference would keep (best test top-1 of "cc" or
     # "general"; chosen on the test set)
     selection_rule: Optional[str] = choice(None, "benchmark.evaluation:SELECTION_RULES")
+    # the test clips of the scores the rule picks by (null: data.test_clips); begin: TCLNet's code picks its
+    # epoch on each video's first clip, and reports that epoch on data.test_clips
+    selection_clips: Optional[str] = choice(None, "samplers.clips:TEST_CLIPS")
 
 
 @dataclass
@@ -244,7 +256,8 @@ FLAT_ALIASES: Dict[str, str] = {
     "res4_stride": "model.res4_stride",
     "epochs": "optim.epochs", "lr": "optim.lr", "weight_decay": "optim.weight_decay", "lr_steps": "optim.lr_steps",
     "lr_gamma": "optim.lr_gamma", "clothes_lr": "optim.clothes_lr",
-    "loss_recipe": "loss.recipe", "label_smoothing": "loss.label_smoothing", "triplet_weight": "loss.triplet_weight",
+    "loss_recipe": "loss.recipe", "label_smoothing": "loss.label_smoothing", "id_weight": "loss.id_weight",
+    "triplet_weight": "loss.triplet_weight",
     "triplet_margin": "loss.triplet_margin", "triplet_distance": "loss.triplet_distance",
     "triplet_mining": "loss.triplet_mining",
     "cal": "cal.enabled", "cal_epsilon": "cal.epsilon", "cal_scale": "cal.scale", "cal_start_epoch": "cal.start_epoch",

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 TRIPLET_DISTANCES = ("cosine", "euclidean")
 TRIPLET_MININGS = ("hard", "all")
+# how memory-bank CAL writes a batch into its clothes memory (cal.memory_write; update_clothes_memory)
+MEMORY_WRITES = ("last", "mean")
 
 
 def cal_loss(cos_logits: torch.Tensor, clothes: torch.Tensor, pos_mask: torch.Tensor,
@@ -33,26 +35,43 @@ def cal_loss(cos_logits: torch.Tensor, clothes: torch.Tensor, pos_mask: torch.Te
 
 @torch.no_grad()
 def update_clothes_memory(memory: torch.Tensor, filled: torch.Tensor, features: torch.Tensor,
-                          clothes: torch.Tensor, momentum: float = 0.0) -> None:
+                          clothes: torch.Tensor, momentum: float = 0.0, write: str = "last") -> None:
     """Write a batch into the clothes memory of memory-bank CAL, in place (docs/reference-facts.md, C).
 
-    ``memory``: (C, d) one L2-normalised feature per clothes class; ``filled``: (C,) bool,
-    the classes written at least once. For each class y present in the batch, ``m_y`` is
-    the mean of the batch's L2-normalised (detached) features of class y. While some class
-    is still unfilled the present classes are overwritten (memory_y = m_y), as in the
-    reference; once every class is filled, memory_y = momentum * memory_y + (1 - momentum) * m_y
-    (momentum 0: overwrite). The written rows are then re-normalised (*inferred*: the
-    reference stores raw means and normalises them when it takes the cosine, which gives
-    the same z with momentum 0; the suite averages and keeps unit vectors throughout).
+    ``memory``: (C, d) one feature per clothes class; ``filled``: (C,) bool, the classes written at
+    least once. While some class is still unfilled, written classes are overwritten; once every class
+    is filled, writes are momentum updates (momentum 0: overwrite). ``write`` (:data:`MEMORY_WRITES`):
+
+    - ``last``, the reference's: every sample of the batch is written on its own, in batch order, as
+      its raw (detached) feature, so with momentum 0 the last sample of a class wins and with momentum
+      m a class's n samples x_1..x_n give m^n old + (1 - m) sum_i m^(n-i) x_i. (The reference groups the
+      batch by label in a dict keyed by tensors, which hash by identity: each sample is its own group.)
+    - ``mean``: one write per class present, the mean of its L2-normalised features, and the written
+      rows re-normalised (the memory holds unit vectors).
+
+    The loss normalises the memory when it takes the cosine, so the norm a row is kept at does not
+    change the loss.
     """
-    f = F.normalize(features.detach().to(memory.dtype), dim=1)
-    present, inverse = torch.unique(clothes, return_inverse=True)
-    sums = torch.zeros(len(present), f.shape[1], dtype=f.dtype, device=f.device).index_add_(0, inverse, f)
-    counts = torch.bincount(inverse, minlength=len(present)).to(f.dtype)
-    means = sums / counts[:, None]
-    if bool(filled.all()):
-        means = momentum * memory[present] + (1.0 - momentum) * means
-    memory[present] = F.normalize(means, dim=1)
+    if write not in MEMORY_WRITES:
+        raise ValueError(f"memory write must be one of {', '.join(MEMORY_WRITES)}, got {write!r}")
+    m = momentum if bool(filled.all()) else 0.0
+    if write == "last":
+        f = features.detach().to(memory.dtype)
+        same = clothes[:, None] == clothes[None, :]
+        later = torch.triu(same, diagonal=1).sum(dim=1)  # samples of the same class after this one
+        weights = (1.0 - m) * torch.pow(torch.full_like(later, m, dtype=f.dtype), later.to(f.dtype))
+        present, inverse = torch.unique(clothes, return_inverse=True)
+        counts = torch.bincount(inverse, minlength=len(present)).to(f.dtype)
+        sums = torch.zeros(len(present), f.shape[1], dtype=f.dtype, device=f.device)
+        sums.index_add_(0, inverse, weights[:, None] * f)
+        memory[present] = torch.pow(torch.full_like(counts, m), counts)[:, None] * memory[present] + sums
+    else:
+        f = F.normalize(features.detach().to(memory.dtype), dim=1)
+        present, inverse = torch.unique(clothes, return_inverse=True)
+        sums = torch.zeros(len(present), f.shape[1], dtype=f.dtype, device=f.device).index_add_(0, inverse, f)
+        counts = torch.bincount(inverse, minlength=len(present)).to(f.dtype)
+        means = m * memory[present] + (1.0 - m) * sums / counts[:, None]
+        memory[present] = F.normalize(means, dim=1)
     filled[present] = True
 
 

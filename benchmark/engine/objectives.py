@@ -115,9 +115,10 @@ def scalar_names() -> Tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- the built-in terms
-@register_objective("id_loss")
+@register_objective("id_loss", weight="loss.id_weight", when=lambda cfg, epoch: cfg.loss.id_weight > 0)
 def id_loss(batch: Batch) -> torch.Tensor:
-    """Cross-entropy of each ID feature's classifier (label smoothing ``loss.label_smoothing``), summed."""
+    """Cross-entropy of each ID feature's classifier (label smoothing ``loss.label_smoothing``), summed; weight
+    ``loss.id_weight`` (0: off, as GaitSet's own recipe, which trains the triplet loss only)."""
     smoothing = batch.cfg.loss.label_smoothing
     return sum(F.cross_entropy(cls(f), batch.pids, label_smoothing=smoothing)
                for cls, f in zip(batch.heads.id_classifiers, batch.output.id_features))
@@ -145,9 +146,11 @@ def _cal_classifier(batch: Batch) -> torch.Tensor:
 
 
 def _cal_memory(batch: Batch) -> torch.Tensor:
-    """The reference's memory-bank CAL: the batch is written into the clothes memory first, then CAL against it."""
+    """The reference's memory-bank CAL: the batch is written into the clothes memory first (``cal.memory_write``),
+    then CAL against it."""
     c, heads, feats = batch.cfg.cal, batch.heads, batch.output.features
-    update_clothes_memory(heads.clothes_memory, heads.clothes_memory_filled, feats, batch.clothes, c.memory_momentum)
+    update_clothes_memory(heads.clothes_memory, heads.clothes_memory_filled, feats, batch.clothes, c.memory_momentum,
+                          c.memory_write)
     return memory_cal_loss(feats, batch.clothes, batch.pos_mask, heads.clothes_memory, heads.clothes_memory_filled,
                            c.scale, c.epsilon)
 

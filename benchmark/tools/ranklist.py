@@ -261,17 +261,19 @@ def _save(image, path: str) -> str:
 def rank_list_from_checkpoint(path: str, queries: int, out_dir: Optional[str] = None,
                               model_name: Optional[str] = None, data_root: Optional[str] = None,
                               save_features: Optional[str] = None, top_k: int = 10,
-                              seed: int = 0) -> Tuple[Dict[str, Optional[dict]], str]:
+                              seed: int = 0, dataset: Optional[str] = None,
+                              best: bool = False) -> Tuple[Dict[str, Optional[dict]], str]:
     """``benchmark test RUN --rank-list N``: (the metrics, the picture's path).
 
     The test features are extracted once: scored as ``benchmark test`` scores them, written to
     ``save_features`` when given, and ranked for the lists drawn into ``out_dir/rank-list.png``
-    (default: the run folder, beside ``model.pt``).
+    (default: the run folder, beside ``model.pt``). ``dataset`` / ``best``: another dataset, the run's
+    ``best.pt`` (:func:`benchmark.training.checkpoint.saved_run`).
     """
     from ..training.checkpoint import saved_model_and_data
     from ..training.testing import export_features, score_features, test_features
 
-    model, cfg, data, device, path = saved_model_and_data(path, model_name, data_root)
+    model, cfg, data, device, path = saved_model_and_data(path, model_name, data_root, dataset, best)
     figure = os.path.join(out_dir or os.path.dirname(os.path.abspath(path)), "rank-list.png")
     q, g = test_features(model, data, cfg, device)
     if save_features:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
+from ccvid.base import UserError
 from ccvid.files import write_atomically
 
 from temporal_models import TemporalModel, build_model
@@ -116,30 +118,118 @@ def load_checkpoint(path: str, model_name: Optional[str] = None) -> Tuple[Tempor
 
 
 def evaluate_checkpoint(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None,
-                        save_features: Optional[str] = None) -> Dict[str, Optional[dict]]:
-    """Evaluate a saved model on its own dataset (or on ``data_root``); returns the metrics.
+                        save_features: Optional[str] = None, dataset: Optional[str] = None,
+                        best: bool = False) -> Dict[str, Optional[dict]]:
+    """Evaluate a saved model on its own dataset (or on ``data_root``, or on another ``dataset``); returns the metrics.
 
     ``path``: a ``model.pt`` or the run folder holding it. ``save_features``: a folder for the
-    query and gallery ``.npz`` features.
+    query and gallery ``.npz`` features. ``best``: the weights of the run's ``best.pt`` (the epoch its
+    selection rule kept) instead of the last epoch's.
     """
-    model, cfg, data, device, _ = saved_model_and_data(path, model_name, data_root)
+    model, cfg, data, device, _ = saved_model_and_data(path, model_name, data_root, dataset, best)
     return evaluate_model(model, data, cfg, device, save_features=save_features)
 
 
-def saved_model_and_data(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None):
-    """(model on its device, config, test data, device, checkpoint path) of a saved run.
-
-    ``path``: a ``model.pt`` or the run folder holding it; ``data_root``: the run's dataset kind,
-    read from another folder (the embedded dataset's kind is CCVID's layout).
-    """
+def model_file(path: str) -> str:
+    """The ``model.pt`` a ``benchmark test`` argument names (the file, or the run folder holding it)."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.pt")):
-        path = os.path.join(path, "model.pt")
-    model, cfg = load_checkpoint(path, model_name)
+        return os.path.join(path, "model.pt")
+    return path
+
+
+def load_best_weights(model_path: str, model, cfg: Config) -> Dict[str, Any]:
+    """Load the ``best.pt`` beside ``model_path`` into ``model``; returns which checkpoint it is (file, epoch, rule).
+
+    ``best.pt`` is the training state of the epoch the run's ``eval.selection_rule`` kept (chosen on the test set).
+    """
+    best = os.path.join(os.path.dirname(os.path.abspath(model_path)), "best.pt")
+    if not os.path.isfile(best):
+        raise CheckpointError(f"{best}: no such file (a run writes best.pt when its eval.selection_rule keeps an "
+                              f"evaluated epoch; this run's rule is {cfg.eval.selection_rule or 'none'})")
+    state = read_training_state(best, torch.device("cpu"))
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{best}: its weights do not fit model {cfg.model.name!r} ({type(e).__name__})") from None
+    return {"checkpoint": "best.pt", "epoch": state.get("epoch"), "selection_rule": cfg.eval.selection_rule,
+            "chosen_on": "test set"}
+
+
+def retarget(cfg: Config, data_root: Optional[str] = None, dataset: Optional[str] = None) -> Config:
+    """The saved run's config pointed at other test data: ``dataset`` (a registered name, read from ``data_root`` or
+    the run's own folder) or ``data_root`` alone (the run's dataset kind; the embedded dataset's is CCVID's layout)."""
+    from ccvid.catalog import get_dataset
+
+    if dataset:
+        try:
+            info = get_dataset(dataset)
+        except UserError as e:
+            raise CheckpointError(f"--dataset {dataset!r}: {e}") from None
+        root = data_root or (cfg.data.root if info.needs_root else None)
+        if info.needs_root and not root:
+            raise CheckpointError(f"--dataset {dataset}: the run read no folder; give --data-root DIR "
+                                  f"({info.description})")
+        return cfg.replace(**{"data.dataset": dataset, "data.root": root, "data.val_ids": 0, "data.options": {}})
     if data_root:
-        dataset = "ccvid" if cfg.data.dataset == "embedded" else cfg.data.dataset
-        cfg = cfg.replace(**{"data.dataset": dataset, "data.root": data_root, "data.val_ids": 0})
+        name = "ccvid" if cfg.data.dataset == "embedded" else cfg.data.dataset
+        return cfg.replace(**{"data.dataset": name, "data.root": data_root, "data.val_ids": 0})
+    return cfg
+
+
+@dataclass
+class SavedRun:
+    """A saved run ready to be evaluated: its model (on ``device``), config (pointed at the test data), test data,
+    the weights file loaded, and which checkpoint that is (``source``: file, epoch, the rule that kept it)."""
+
+    model: Any
+    cfg: Config
+    data: Any
+    device: torch.device
+    path: str
+    source: Dict[str, Any]
+
+
+def saved_run(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None,
+              dataset: Optional[str] = None, best: bool = False) -> SavedRun:
+    """The saved run at ``path`` (a ``model.pt`` or the run folder holding it); ``data_root`` and ``dataset``: other
+    test data (:func:`retarget`); ``best``: the weights of the run's ``best.pt`` (:func:`load_best_weights`)."""
+    path = model_file(path)
+    model, cfg = load_checkpoint(path, model_name)
+    source: Dict[str, Any] = {"checkpoint": "model.pt", "epoch": cfg.optim.epochs}
+    if best:
+        source = load_best_weights(path, model, cfg)
+        path = os.path.join(os.path.dirname(os.path.abspath(path)), "best.pt")
+    cfg = retarget(cfg, data_root, dataset)
     device = pick_device("auto")
-    return model.to(device), cfg, load_dataset(cfg), device, path
+    return SavedRun(model.to(device), cfg, load_dataset(cfg), device, path, source)
+
+
+def saved_model_and_data(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None,
+                         dataset: Optional[str] = None, best: bool = False):
+    """(model on its device, config, test data, device, checkpoint path) of a saved run (:func:`saved_run`)."""
+    run = saved_run(path, model_name, data_root, dataset, best)
+    return run.model, run.cfg, run.data, run.device, run.path
+
+
+def record_evaluation(checkpoint: str, cfg: Config, source: Dict[str, Any],
+                      metrics: Dict[str, Optional[dict]]) -> Optional[str]:
+    """Add an evaluation on another dataset to the ``record.json`` beside ``checkpoint`` (none there, or a failed
+    run: None); an earlier evaluation of the same dataset, folder and checkpoint is replaced. Returns its path."""
+    from ..records import now_iso, read_record, write_record
+
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "record.json")
+    if not os.path.isfile(path):
+        return None
+    record = read_record(path)
+    if record.status != "complete":
+        return None
+    entry = {"dataset": cfg.data.dataset, "root": cfg.data.root, **source, "of_run": record.run_id,
+             "of_dataset": record.config.get("data", {}).get("dataset"),
+             "what": "an evaluation of this run's saved model on another dataset, not a run of it",
+             "metrics": metrics, "created": now_iso()}
+    same = ("dataset", "root", "checkpoint")
+    record.evaluations = [e for e in record.evaluations if any(e.get(k) != entry[k] for k in same)] + [entry]
+    return write_record(record, os.path.dirname(path))
 
 
 def record_variants(checkpoint: str, scores: Dict[str, Dict[str, Optional[dict]]]) -> Optional[str]:

@@ -92,7 +92,9 @@ def test_loader(cfg: Config, tracklets, variant: Optional[str] = None) -> DataLo
     d = cfg.data
     ds = WholeVideos(tracklets, (d.height, d.width), d.seq_len, d.stride, test_clips=d.test_clips,
                      interpolation=d.resize, variant=variant or cfg.eval.variant)
-    return DataLoader(ds, batch_size=max(1, cfg.eval.clips_per_batch // 8), shuffle=False,
+    # test_clips "all": one clip of a video's every frame, whose length differs from video to video
+    videos = 1 if d.test_clips == "all" else max(1, cfg.eval.clips_per_batch // 8)
+    return DataLoader(ds, batch_size=videos, shuffle=False,
                       num_workers=cfg.system.workers, collate_fn=collate_videos, pin_memory=_pin(cfg))
 
 

@@ -17,6 +17,7 @@ from .. import SUITE_LOGGERS
 from ..config import Config
 from ..config.ablations import objective_name
 from ..evaluation import format_table, reference_selection
+from ..evaluation.selection import SELECTION_SCORES
 from ..records import RunRecord, git_state, machine, new_run_id, now_iso, package_versions, read_record, write_record
 from . import distributed
 from .build import build_training, pick_device
@@ -127,21 +128,33 @@ class Session:
         t0 = time.perf_counter()
         try:
             self.metrics = evaluate_model(self.model, self.data, self.cfg, self.device)
+            selection = self._selection_scores()
         except ValueError as e:  # non-finite test features: the model diverged without a non-finite loss
             if "finite" not in str(e):
                 raise
             raise TrainingDiverged(self.fail(f"the run diverged by epoch {self.epoch}: {e}").error) from None
-        self.t_test += time.perf_counter() - t0
         entry["metrics"] = self.metrics
+        if selection is not None:
+            entry[SELECTION_SCORES] = selection
+        self.t_test += time.perf_counter() - t0
         self._pending_eval = False
         self.save_state(best=self._improves_selection())
         self._log_epoch()
+
+    def _selection_scores(self) -> Optional[Dict[str, Optional[dict]]]:
+        """The epoch's scores on ``eval.selection_clips`` when the rule picks by other clips than the headline's
+        (TCLNet's code picks on each video's first clip and reports that epoch on its chunks); else None."""
+        clips = self.cfg.eval.selection_clips
+        if not self.cfg.eval.selection_rule or clips is None or clips == self.cfg.data.test_clips:
+            return None
+        return evaluate_model(self.model, self.data, self.cfg.replace(**{"data.test_clips": clips}), self.device)
 
     def _log_epoch(self) -> None:
         entry = self.history[-1]
         self.folder.append_scalars(entry)
         log.info(f"epoch {entry['epoch']}/{self.cfg.optim.epochs} " + " ".join(
-            f"{k}={v:.3f}" for k, v in entry.items() if k not in ("epoch", "lr", "iterations", "metrics"))
+            f"{k}={v:.3f}" for k, v in entry.items() if k not in ("epoch", "lr", "iterations", "metrics",
+                                                                  SELECTION_SCORES))
             + "".join(f" {p}_mAP={100 * m['mAP']:.1f}" for p, m in (entry.get("metrics") or {}).items() if m))
 
     def _improves_selection(self) -> bool:
@@ -218,7 +231,8 @@ class Session:
                  f"total {t['total_s']:.0f}s)\n{format_table(record.metrics)}")
         ref = record.reference_selection
         if ref and ref["metrics"]:
-            log.info(f"the reference's rule ({ref['rule']}, chosen on the TEST set) keeps epoch {ref['epoch']}:\n"
+            by = f" on {cfg.eval.selection_clips} clips" if SELECTION_SCORES in ref else ""
+            log.info(f"the reference's rule ({ref['rule']}{by}, chosen on the TEST set) keeps epoch {ref['epoch']}:\n"
                      f"{format_table(ref['metrics'])}")
         write_record(record, folder.path)
         log.info("record: %s", record.path)

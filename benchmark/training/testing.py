@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def test_features(model, data, cfg: Config, device, variant: Optional[str] = None):
-    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``eval.flip``), the clips
-    shown as test ``variant`` (default: ``eval.variant``).
+    """(query, gallery) test features: whole-video clip averages (plus mirrors with ``eval.flip``), L2-normalised
+    unless ``eval.normalize`` is false, the clips shown as test ``variant`` (default: ``eval.variant``).
 
     Under several processes each rank extracts a contiguous shard and rank 0 gathers exactly one
     feature per item, in order (other ranks get None).
@@ -28,7 +28,7 @@ def test_features(model, data, cfg: Config, device, variant: Optional[str] = Non
     for split, items in (("query", data.query), ("gallery", data.gallery)):
         part = items if distributed.world_size() == 1 else [items[i] for i in distributed.shard(len(items))]
         feats = extract_features(model, test_loader(cfg, part, variant), device, split, cfg.eval.clips_per_batch,
-                                 flip=cfg.eval.flip, aggregate=cfg.eval.feature)
+                                 flip=cfg.eval.flip, aggregate=cfg.eval.feature, normalize=cfg.eval.normalize)
         out.append(feats if distributed.world_size() == 1 else distributed.gather_rows(feats, len(items)))
     return tuple(out)
 
@@ -78,7 +78,8 @@ def score_features(q, g, data, cfg: Config, device) -> Dict[str, Optional[dict]]
         q, g, labels(data.query, "pid"), labels(data.gallery, "pid"), labels(data.query, "camid"),
         labels(data.gallery, "camid"), labels(data.query, "clothes") if clothes else None,
         labels(data.gallery, "clothes") if clothes else None,
-        draws=cfg.eval.draws, metric=cfg.eval.metric, device=device, features_normalized=True, rerank=cfg.eval.rerank)
+        draws=cfg.eval.draws, metric=cfg.eval.metric, device=device, features_normalized=cfg.eval.normalize,
+        rerank=cfg.eval.rerank)
 
 
 def evaluate_variants(model, data, cfg: Config, device, variants) -> Dict[str, Dict[str, Optional[dict]]]:

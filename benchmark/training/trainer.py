@@ -31,7 +31,7 @@ class Heads(nn.Module):
 
     Also the clothes memory of memory-bank CAL (``cal.variant = "memory"``), as buffers so
     that it moves with ``.to``, is in ``state_dict`` and is deep-copied (forks) with the
-    heads: ``clothes_memory`` (clothes x dim, one unit vector per clothes class) and
+    heads: ``clothes_memory`` (clothes x dim, one feature per clothes class) and
     ``clothes_memory_filled`` (which classes were written). Both start at zero and draw no random
     numbers; the classifier variant never touches them.
     """
@@ -52,13 +52,14 @@ class Trainer:
 
     Step 1 (clothes): the clothes classifier learns on detached features with its own optimiser
     (from ``cal.clothes_start_epoch``; before that its loss is only logged). Step 2 (model): the
-    model-step terms (the ID loss, + triplet, + CAL through the just-updated clothes classifier
-    with ``cal.enabled`` from ``cal.start_epoch``); only the model and the ID classifiers step.
+    model-step terms (the ID loss unless ``loss.id_weight`` is 0, + triplet, + CAL through the
+    just-updated clothes classifier with ``cal.enabled`` from ``cal.start_epoch``); only the model
+    and the ID classifiers step.
     The clothes classifier is trained in both modes (it is the diagnostic of how much clothes
     information the features carry); only the CAL term differs.
 
     ``cal.variant = "memory"`` (the reference's memory-bank CAL): the CAL term first writes the
-    batch into ``heads.clothes_memory`` (detached, momentum ``cal.memory_momentum``), then takes
+    batch into ``heads.clothes_memory`` (detached, ``cal.memory_write``, momentum ``cal.memory_momentum``), then takes
     CAL against that memory, so the batch's own classes are always in it; the clothes classifier
     still learns as above, as the diagnostic only. Before ``cal.start_epoch`` (or without
     ``cal.enabled``) the memory is not written, as in the reference, which updates it only inside

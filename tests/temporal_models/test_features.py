@@ -135,3 +135,20 @@ def test_model_aggregation_needs_the_hook():
         extract_features(baseline, loader(), CPU, aggregate="model")
     with pytest.raises(ValueError, match="aggregate must be one of mean, model"):
         extract_features(baseline, loader(), CPU, aggregate="median")
+
+
+def test_raw_features_for_gaitsets_euclidean_test():
+    """``normalize=False``: each video's mean clip feature as it is (GaitSet's evaluator ranks raw features)."""
+    batches = loader()
+    torch.manual_seed(0)
+    gait = build_model("gaitset", backbone="resnet_tiny").eval()
+    raw = extract_features(gait, batches, CPU, normalize=False)
+    with torch.no_grad():
+        clips = [gait(normalize_clips(c)).features for c, _ in batches]
+    per_clip = torch.cat(clips)
+    owners = torch.cat([o for _, o in batches])
+    expected = torch.stack([per_clip[owners == v].mean(0) for v in range(3)])
+    torch.testing.assert_close(raw, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(raw.norm(dim=1), torch.ones(3))  # not unit vectors
+    torch.testing.assert_close(extract_features(gait, batches, CPU), F.normalize(expected, dim=1), atol=1e-6,
+                               rtol=1e-5)

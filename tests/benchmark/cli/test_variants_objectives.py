@@ -90,6 +90,11 @@ def test_objective_names_follow_the_config():
     assert objective_name({"cal.enabled": True, "loss.triplet_weight": 1.0}) == "cal+triplet"
     # a model's own triplet loss (TCLNet's, GaitSet's) is part of the model, not a term of the objective
     assert objective_name({"loss.triplet_weight": 1.0, "loss.recipe": "model"}) == "id"
+    # the ID loss off by its weight: named, unless it is a model's own recipe (GaitSet's: the triplet alone)
+    assert objective_name({"loss.triplet_weight": 1.0, "loss.id_weight": 0.0}) == "no_id+triplet"
+    assert objective_name({"cal.enabled": True, "loss.id_weight": 0.0}) == "no_id+cal"
+    assert objective_name({"loss.triplet_weight": 1.0, "loss.recipe": "model", "loss.id_weight": 0.0}) == "id"
+    assert objective_name({"loss.id_weight": 1.0}) == "id"
     old = {"format": "ccreid-bench/run-record/2", "config": {"cal": {"enabled": True}}, "metrics": {}}
     assert RunRecord.from_dict(old).objective == "cal" and RunRecord.from_dict(old).variants == {}
 

@@ -41,9 +41,11 @@ def test_bad_overrides_name_the_field(item, message):
 
 
 # what the reference recipes changed on purpose since (issue 11): the clothes classifier starts with CAL,
-# Non-Local's convs are drawn as the reference draws them, the image pipeline resizes bilinear
-FIXED = {"paper": {"cal.clothes_start_epoch": 50, "model.init": "reference"},
-         "image": {"cal.clothes_start_epoch": 25, "model.init": "reference", "data.resize": "bilinear"}}
+# Non-Local's convs are drawn as the reference draws them, the image pipeline resizes bilinear; (issue 19) a video of
+# 8-31 frames draws from segments of floor(L/8) frames from its start (the reference's TemporalRandomCrop)
+FIXED = {"paper": {"cal.clothes_start_epoch": 50, "model.init": "reference", "data.sampling": "stride-head"},
+         "image": {"cal.clothes_start_epoch": 25, "model.init": "reference", "data.resize": "bilinear",
+                   "data.sampling": "stride-head"}}
 
 
 @pytest.mark.parametrize("name, old", [("paper", OLD_PAPER), ("image", OLD_IMAGE)])
@@ -159,7 +161,8 @@ def test_bare_data_root_means_ccvid_and_embedded_with_a_root_is_refused():
     ("cal_scale=inf", "cal.scale: must be a finite number, got inf"),
     ("seed=-1", "system.seed: must be in [0, 2^32), got -1"),
     ("device=tpu", "system.device 'tpu': unknown device"),
-    ("sampling=tsm", "data.sampling: expected stride, tsn, got 'tsm'; did you mean 'tsn'?"),
+    ("sampling=tsm", "data.sampling: expected stride, tsn, stride-head, stride-distinct, set, got 'tsm'; "
+                     "did you mean 'tsn'?"),
     ("test_clips_per_batch=0", "eval.clips_per_batch: must be >= 1, got 0"),
     ("backend=mp4", "data.backend: expected auto, frames, video, got 'mp4'"),
     ("random_erasing=1.5", "data.random_erasing: must be in [0, 1], got 1.5"),

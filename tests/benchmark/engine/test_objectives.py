@@ -85,3 +85,26 @@ def test_a_term_whose_weight_is_not_a_config_field_is_refused_before_training():
     finally:
         OBJECTIVES._items.pop("orphan")
         OBJECTIVES._info.pop("orphan")
+
+
+def test_the_id_term_has_a_weight_and_is_off_at_zero():
+    assert [(t.name, t.weight) for t in objective_terms(make_config("cpu", id_weight=0.5), 0, "model")] == [
+        ("id_loss", 0.5)]
+    cfg = make_config("cpu", id_weight=0.0, triplet_weight=1.0)
+    assert [t.name for t in objective_terms(cfg, 0, "model")] == ["triplet"]  # GaitSet's own recipe: triplet alone
+    tr = trainer(id_weight=0.0, triplet_weight=1.0)  # CAL from epoch 1: epoch 0 trains the triplet alone
+    heads_before = [p.detach().clone() for p in tr.heads.id_classifiers.parameters()]
+    logs = tr.step(*batch(), epoch=0)
+    assert "id_loss" not in logs and logs["loss"] == pytest.approx(logs["triplet"])
+    assert all(torch.equal(a, b) for a, b in zip(heads_before, tr.heads.id_classifiers.parameters()))
+    half = trainer(id_weight=0.5).step(*batch(), epoch=0)
+    assert half["loss"] == pytest.approx(0.5 * half["id_loss"], rel=1e-6)
+
+
+def test_a_run_with_no_term_for_the_model_is_refused_before_training():
+    with pytest.raises(ConfigError, match=r"^loss.id_weight 0: epoch 1 would train the model on no loss term"):
+        check(make_config("cpu", id_weight=0.0))
+    with pytest.raises(ConfigError, match="epoch 1 would train the model on no loss term"):  # before CAL starts
+        check(make_config("cpu", ["cal.start_epoch=2"], id_weight=0.0, cal=True))
+    check(make_config("cpu", ["cal.start_epoch=0"], id_weight=0.0, cal=True))  # CAL from the first epoch: fine
+    check(make_config("cpu", id_weight=0.0, triplet_weight=1.0))
