@@ -44,7 +44,19 @@ def read_embedded(root: Optional[str] = None, backend: str = "auto", synth: Opti
     data = read_ccvid(root, backend=backend)
     data.meta["synth"] = dict(synth or {})
     data.meta["instrument"] = instrument_of(root)
+    data.meta["id_groups"] = twin_groups(root)
     return data
+
+
+def twin_groups(root: str) -> list:
+    """The gait twins among the training ids (relabelled 0..N-1 as the CCVID reader does), as pairs."""
+    import json
+
+    from ..synth import SynthConfig, twin_of
+    with open(os.path.join(root, "synth.json"), encoding="utf-8") as f:
+        cfg = SynthConfig(**{k: v for k, v in json.load(f)["config"].items()})
+    pairs = {tuple(sorted((p, twin_of(cfg, p)))) for p in range(1, cfg.num_train_ids + 1) if twin_of(cfg, p)}
+    return [[a - 1, b - 1] for a, b in sorted(pairs)]
 
 
 def instrument_of(root: str) -> str:
