@@ -5,24 +5,32 @@ it); then each pending run trains in turn in this process. A run whose complete
 record is already under ``runs_dir`` is skipped, and so is one whose lock another
 process holds, so a sweep may be stopped and started again, and several machines
 may share one ``runs_dir`` (benchmark/tools/sweep.py: the spec, identities, locks).
+
+``--executor slurm`` (or ``submitit-local``) submits one job per pending run instead
+(benchmark/tools/cluster.py); each job runs :func:`job`, which is :func:`run_one`, the
+local sweep's own lock-train-release, so the same rules hold for jobs.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 from ccvid.base import UserError
 
 from ..config import Config
+from ..tools.cluster import EXECUTORS, load_submitit, logs_folder, make_executor, outcome, submit
 from ..tools.sweep import (Cell, LockHeld, RecordIndex, Spec, describe, identity, lock_holder, read_spec, release,
                            take_lock)
 from . import run as run_command
-from .common import CLIError, add_examples, build_config, formatter, progress_parent, say
+from .common import CLIError, add_examples, build_config, formatter, progress_parent, say, setup_console
 
 EXAMPLES = add_examples([
     "benchmark sweep configs/sweeps/zoo-embedded.yaml     # the model zoo: 7 models x ID / CAL x 3 seeds",
@@ -32,6 +40,10 @@ EXAMPLES = add_examples([
     "sbatch --array=1-$(wc -l < runs.txt) job.sh          # ... or Slurm; job.sh: eval \"$(sed -n "
     "${SLURM_ARRAY_TASK_ID}p runs.txt)\"",
     "benchmark sweep SPEC.yaml --stale-after 6            # take over locks of machines dead for 6 h",
+    "benchmark sweep SPEC.yaml --executor slurm           # one Slurm job per pending run (a job array), "
+    "resources from the spec",
+    "benchmark sweep SPEC.yaml --executor slurm --wait    # ... then wait for the jobs and print the summary",
+    "benchmark sweep SPEC.yaml --executor submitit-local --wait   # the same jobs as processes of this machine",
 ])
 SPEC_HELP = """spec (YAML):
   runs_dir: results/zoo           # where the run folders go
@@ -42,6 +54,15 @@ SPEC_HELP = """spec (YAML):
   datasets:                       # optional (default: the config's own)
     - {dataset: ccvid, root: /data/CCVID}
   overrides: ["cal.epsilon=1.0"]  # optional, applied to every run
+  resources:                      # optional: each job of --executor slurm | submitit-local (one run, one process)
+    partition: gpu                # Slurm partition
+    gpus_per_node: 1              # 0 or 1
+    cpus_per_task: 8
+    mem_gb: 64
+    timeout_min: 720              # each job's time limit (default 1440)
+    array_parallelism: 16         # at most 16 jobs of the array at a time
+    setup: ["source venv/bin/activate"]   # shell lines before each job
+    slurm: {account: myproject, qos: normal}   # any other sbatch option
 
 """
 
@@ -60,6 +81,13 @@ def register(sub) -> None:
     p.add_argument("--stale-after", type=float, default=24.0, metavar="HOURS",
                    help="take over a run's lock older than this (its machine died; default 24)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard at the end")
+    p.add_argument("--executor", choices=["local", *EXECUTORS], default="local",
+                   help="local: train the pending runs one after another in this process (default); slurm: submit "
+                        "one job per pending run (a Slurm job array, the spec's resources) through submitit "
+                        "(pip install -e '.[cluster]'); submitit-local: the same jobs as processes of this machine. "
+                        "submitit's files and each job's log: RUNS_DIR/.submitit/")
+    p.add_argument("--wait", action="store_true", help="with --executor slurm | submitit-local: wait for the jobs, "
+                                                       "then print the summary and the leaderboard")
     p.set_defaults(func=main)
 
 
@@ -82,12 +110,20 @@ class Planned:
 def main(args) -> int:
     if not args.stale_after >= 0:
         raise CLIError(f"--stale-after: expected hours >= 0, got {args.stale_after}")
+    if args.list and args.executor != "local":
+        raise CLIError(f"--list prints the pending runs, --executor {args.executor} submits them: use one")
+    if args.wait and args.executor == "local":
+        raise CLIError("--wait: only with --executor slurm or submitit-local (the local sweep always waits)")
     spec = read_spec(args.spec)
+    if args.executor != "local":
+        load_submitit(args.executor)  # before composing anything: a missing extra is the first thing said
     runs = plan(spec)
     index = RecordIndex(spec.runs_dir).refresh()
     stale = args.stale_after * 3600
     if args.list:
         return list_pending(runs, index, spec, stale)
+    if args.executor != "local":
+        return submit_sweep(args, spec, runs, index, stale)
     counts = {"trained": 0, "record exists": 0, "locked": 0, "failed": 0}
     for i, planned in enumerate(runs, 1):
         outcome, text = run_one(planned, index, spec.runs_dir, stale)
@@ -175,6 +211,64 @@ def run_one(planned: Planned, index: RecordIndex, runs_dir: str, stale: float):
         return "trained", f"done in {(time.perf_counter() - t0) / 60:.1f} min, {headline(record.metrics)}"
     finally:
         release(lock)
+
+
+def job(planned: Planned, runs_dir: str, stale: float):
+    """What one submitted job runs: :func:`run_one` (lock, train, release), exactly as the local sweep does.
+
+    SIGTERM (scancel, preemption) stops the run as Ctrl-C stops a local sweep: the lock is
+    released and no record is written, so a later submission runs it again. (submitit
+    itself turns the time limit's SIGUSR2 into an error: a record that says failed.)"""
+    setup_console(progress=False)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+    return run_one(planned, RecordIndex(runs_dir), runs_dir, stale)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def skipped(planned: Planned, index: RecordIndex, runs_dir: str, stale: float):
+    """(outcome, text) when a run is not to be submitted: recorded already, or locked by a live holder; else None."""
+    if planned.identity in index.done:
+        return "record exists", "skipped: record exists"
+    holder = lock_holder(runs_dir, planned.identity, stale)
+    if holder is not None:
+        return "locked", f"skipped: locked by {describe(holder)}"
+    return None
+
+
+def submit_sweep(args, spec: Spec, runs: List[Planned], index: RecordIndex, stale: float) -> int:
+    """One job per pending run through submitit; with ``--wait``, each job's outcome, the summary, the leaderboard."""
+    name = "sweep-" + os.path.splitext(os.path.basename(spec.path))[0]
+    ex = make_executor(args.executor, spec.runs_dir, spec.resources, name)
+    counts: Dict[str, int] = {"trained": 0, "record exists": 0, "locked": 0, "failed": 0}
+    pending = []
+    for i, planned in enumerate(runs, 1):
+        skip = skipped(planned, index, spec.runs_dir, stale)
+        if skip is None:
+            pending.append((i, planned))
+            continue
+        counts[skip[0]] += 1
+        say(f"[{i}/{len(runs)}] {planned.label}: {skip[1]}")
+    jobs = submit(ex, job, [(planned, spec.runs_dir, stale) for _, planned in pending])
+    for (i, planned), j in zip(pending, jobs):
+        say(f"[{i}/{len(runs)}] {planned.label}: submitted as job {j.job_id}")
+    say(f"sweep {spec.path}: {len(runs)} runs: {len(jobs)} submitted ({args.executor}), "
+        f"{counts['record exists']} record exists, {counts['locked']} locked")
+    if jobs:
+        say(f"each job's log: {os.path.join(logs_folder(spec.runs_dir), 'JOB_ID_0_log.out')} (and .err)")
+    if not args.wait:
+        return 0
+    for (i, planned), j in zip(pending, jobs):
+        result, text = outcome(j)
+        counts[result] += 1
+        say(f"[{i}/{len(runs)}] {planned.label}: {text} (job {j.job_id})")
+    say(f"sweep {spec.path}: {len(runs)} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if not args.no_leaderboard:
+        leaderboard(spec.runs_dir)
+    return 1 if counts["failed"] else 0
 
 
 def headline(metrics) -> str:

@@ -10,6 +10,10 @@ A spec (YAML) names the matrix configs x datasets x seeds x models x objectives:
     datasets:                       # optional: data.dataset and data.root (default: the config's own)
       - {dataset: ccvid, root: /data/CCVID}
     overrides: ["cal.epsilon=1.0"]  # optional KEY=VALUE words, applied to every run
+    resources:                      # optional: each submitted job's share (--executor slurm | submitit-local)
+      partition: gpu
+      gpus_per_node: 1
+      timeout_min: 600
 
 Paths are relative to the current folder, as on the command line. Every cell of the
 matrix is one ``benchmark run`` command line (:meth:`Cell.words`); the command
@@ -33,6 +37,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -47,7 +52,7 @@ from ..records import RecordError, now_iso, read_record, record_paths
 
 OBJECTIVES = tuple(NAMED_OBJECTIVES)
 REQUIRED = ("runs_dir", "configs", "objectives", "seeds")
-OPTIONAL = ("models", "datasets", "overrides")
+OPTIONAL = ("models", "datasets", "overrides", "resources")
 # what the matrix itself sets; an override of one of these would make the matrix lie
 MATRIX_FIELDS = {"model.name": "models", "system.seed": "seeds", "data.dataset": "datasets", "data.root": "datasets",
                  "system.runs_dir": "runs_dir", **{key: "objectives" for key in OBJECTIVE_FIELDS}}
@@ -94,6 +99,7 @@ class Spec:
     models: List[Optional[str]] = field(default_factory=lambda: [None])
     datasets: List[Optional[Tuple[str, Optional[str]]]] = field(default_factory=lambda: [None])
     overrides: List[str] = field(default_factory=list)
+    resources: Dict[str, Any] = field(default_factory=dict)   # checked by :func:`_resources`
 
     def cells(self) -> List[Cell]:
         """The matrix, paired where it helps a stopped sweep: configs, datasets, seeds, models, then id / cal."""
@@ -129,6 +135,8 @@ def read_spec(path: str) -> Spec:
         spec.datasets = _datasets(path, data)
     if "overrides" in data:
         spec.overrides = _overrides(path, data)
+    if "resources" in data:
+        spec.resources = _resources(path, data["resources"])
     return spec
 
 
@@ -200,6 +208,69 @@ def _overrides(path: str, data: Dict[str, Any]) -> List[str]:
         if owner:
             raise _error(path, "overrides", f"{v!r}: the matrix sets that field (use the key {owner!r})")
     return value
+
+
+# what each submitted job asks for (`benchmark sweep --executor slurm | submitit-local`); a job trains one run in
+# one process, so one node, one task and at most one GPU
+RESOURCES = {
+    "partition": "the Slurm partition",
+    "timeout_min": "each job's time limit in minutes (default 1440)",
+    "gpus_per_node": "0 or 1",
+    "cpus_per_task": "CPU cores per job",
+    "mem_gb": "memory per job in GB",
+    "array_parallelism": "at most this many jobs of the array at a time (Slurm)",
+    "setup": "shell lines run before each job (module load ..., source venv/bin/activate)",
+    "slurm": "more sbatch options, {option: value} (account, qos, constraint, exclude, mail-user, ...)",
+}
+WHOLE_AT_LEAST = {"timeout_min": 1, "gpus_per_node": 0, "cpus_per_task": 1, "array_parallelism": 1}
+# sbatch options that the keys above, or submitit itself, already write: `slurm:` may not set them again
+SBATCH_OWNED = {"partition": "resources.partition", "time": "resources.timeout_min",
+                "gpus_per_node": "resources.gpus_per_node", "cpus_per_task": "resources.cpus_per_task",
+                "mem": "resources.mem_gb", **{k: "the sweep (one job per run)" for k in (
+                    "array", "job_name", "nodes", "ntasks", "ntasks_per_node", "output", "error", "open_mode",
+                    "signal")}}
+SBATCH_OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def _resources(path: str, value: Any) -> Dict[str, Any]:
+    """The spec's ``resources:`` mapping, checked key by key (see :data:`RESOURCES`)."""
+    if not isinstance(value, dict):
+        raise _error(path, "resources", f"expected a mapping of {', '.join(RESOURCES)}, got "
+                                        f"{type(value).__name__} {value!r}")
+    for key, v in value.items():
+        where = f"resources.{key}"
+        if key not in RESOURCES:
+            raise _error(path, where, f"unknown key{did_you_mean(str(key), tuple(RESOURCES))} (resources: "
+                                      f"{', '.join(RESOURCES)})")
+        if key in WHOLE_AT_LEAST and (isinstance(v, bool) or not isinstance(v, int) or v < WHOLE_AT_LEAST[key]):
+            raise _error(path, where, f"expected a whole number >= {WHOLE_AT_LEAST[key]}, got {v!r}")
+        if key == "gpus_per_node" and v > 1:
+            raise _error(path, where, f"expected 0 or 1, got {v}: a job trains one run in one process on one "
+                                      "device (several GPUs per run: torchrun, docs/long-runs.md)")
+        if key == "mem_gb" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+            raise _error(path, where, f"expected a number of GB > 0, got {v!r}")
+        if key == "partition" and (not isinstance(v, str) or not v.strip() or len(v.split()) > 1):
+            raise _error(path, where, f"expected a partition name, got {v!r}")
+        if key == "setup" and (not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v)):
+            raise _error(path, where, f"expected a list of shell lines, got {v!r}")
+        if key == "slurm":
+            _sbatch_options(path, v)
+    return dict(value)
+
+
+def _sbatch_options(path: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _error(path, "resources.slurm", f"expected a mapping of sbatch options, got {type(value).__name__} "
+                                              f"{value!r}")
+    for option, v in value.items():
+        where = f"resources.slurm.{option}"
+        if not isinstance(option, str) or not SBATCH_OPTION.match(option):
+            raise _error(path, "resources.slurm", f"expected sbatch option names, got {option!r}")
+        owner = SBATCH_OWNED.get(option.replace("-", "_"))
+        if owner:
+            raise _error(path, where, f"set by {owner}")
+        if v is not True and (isinstance(v, bool) or not isinstance(v, (str, int, float)) or str(v).strip() == ""):
+            raise _error(path, where, f"expected a value (or true for a bare flag), got {v!r}")
 
 
 def config_file(name: str) -> str:
