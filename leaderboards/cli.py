@@ -211,7 +211,8 @@ def _print_published(records: List[RunRecord], published, fmt: str) -> None:
     """Ours beside the published rows of the same dataset, model and objective, in the tables' format."""
     headers, rows = comparison_rows(records, published)
     print("\nPublished numbers beside ours (same dataset, model and objective; Δ = ours - published, points; "
-          "ours: last epoch, mean ± std over seeds):")
+          "ours: last epoch, mean ± std over seeds; a published number not scored per tracklet carries its kind, "
+          "(frame) or (unknown), and Δ n/c: not comparable):")
     if not rows:
         print(NO_MATCH)
         return

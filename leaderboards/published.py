@@ -15,8 +15,13 @@
         objective: id                 # see OBJECTIVES
         label: "AP3D [11]"            # the source's own name for the row
         metrics: {general: {top1: 80.9, mAP: 79.2}, cc: {top1: 80.1, mAP: 77.7}}   # percent, as printed
-        # optional: table, note, todo, selection / evaluation (override the file's),
+        # optional: table, note, todo, selection / evaluation / scored (override the file's),
         # requires: {eval.shot: multi}  (config fields a record must have to be compared with the row)
+
+``scored`` says what one query or gallery item of the number was (:data:`SCORED`): ``tracklet`` (the default:
+one feature per tracklet, as the suite scores; an image is a one-frame tracklet), ``frame`` (every frame an item
+of its own) or ``unknown``. The comparison shows a number that is not tracklet-level with its kind beside it
+and computes no gap for it: it does not measure the same thing as ours.
 
 A row whose source prints a gain instead of a number (the CAL paper's "+CAL" rows) gives ``gain_over`` (the
 label of a row of the same file and dataset) and ``gain`` instead of ``metrics``; the loader adds the two
@@ -56,9 +61,12 @@ OBJECTIVES = {
     "id+triplet": "ablation: triplet loss instead of CAL",
 }
 FILE_KEYS = {"short": True, "source": True, "url": False, "selection": True, "evaluation": True, "note": False,
-             "todo": False, "rows": True}
+             "todo": False, "scored": False, "rows": True}
 ROW_KEYS = {"dataset", "model", "objective", "label", "metrics", "gain_over", "gain", "table", "note", "todo",
-            "selection", "evaluation", "requires"}
+            "selection", "evaluation", "requires", "scored"}
+SCORED = {"tracklet": "one feature per tracklet (its clips' features averaged), as the suite scores",
+          "frame": "every frame scored as an item of its own: not comparable with tracklet-level numbers",
+          "unknown": "the source does not say what an item was"}
 COLUMNS = DEFAULT_COLUMNS
 SC_COLUMNS: Tuple[Tuple[str, str], ...] = (("sc", "top1"), ("sc", "mAP"))
 NO_MATCH = "no published row matches these records (dataset, model, objective)"
@@ -80,6 +88,7 @@ class PublishedRow:
     selection: str
     evaluation: str
     file: str
+    scored: str = "tracklet"               # see SCORED
     url: Optional[str] = None
     table: Optional[str] = None
     note: Optional[str] = None
@@ -146,7 +155,7 @@ def _parse(raw: Any, path: str) -> List[PublishedRow]:
             _text(raw[key], key)
     if not isinstance(raw.get("rows"), list) or not raw["rows"]:
         raise PublishedError("rows: expected a non-empty list of rows")
-    header = {k: raw.get(k) for k in ("short", "source", "url", "selection", "evaluation")}
+    header = {k: raw.get(k) for k in ("short", "source", "url", "selection", "evaluation", "scored")}
     parsed: List[Dict[str, Any]] = []
     seen = set()
     for i, row in enumerate(raw["rows"]):
@@ -170,7 +179,7 @@ def _parse(raw: Any, path: str) -> List[PublishedRow]:
         out.append(PublishedRow(
             short=header["short"], source=header["source"], url=header["url"], file=path,
             selection=r.pop("selection", header["selection"]), evaluation=r.pop("evaluation", header["evaluation"]),
-            **r))
+            scored=_scored(r.pop("scored", header["scored"] or "tracklet"), f"rows[{i}].scored"), **r))
     return out
 
 
@@ -184,7 +193,7 @@ def _row(row: Any, where: str) -> Dict[str, Any]:
         if key not in row:
             raise PublishedError(f"{where}.{key}: missing")
         _text(row[key], f"{where}.{key}")
-    for key in ("table", "note", "todo", "selection", "evaluation", "gain_over"):
+    for key in ("table", "note", "todo", "selection", "evaluation", "gain_over", "scored"):
         if key in row:
             _text(row[key], f"{where}.{key}")
     dataset = row["dataset"]
@@ -200,7 +209,7 @@ def _row(row: Any, where: str) -> Dict[str, Any]:
         raise PublishedError(f"{where}: gain and gain_over go together")
     allowed = get_dataset(dataset).protocols
     out = {k: row[k] for k in ("dataset", "model", "objective", "label", "table", "note", "todo", "selection",
-                               "evaluation", "gain_over") if k in row}
+                               "evaluation", "gain_over", "scored") if k in row}
     if has_metrics:
         out["metrics"] = _metrics(row["metrics"], f"{where}.metrics", allowed, low=0.0)
     else:
@@ -213,6 +222,12 @@ def _row(row: Any, where: str) -> Dict[str, Any]:
             raise PublishedError(f"{where}.requires.{k}: not a config field (dotted, e.g. eval.shot)")
     out["requires"] = dict(requires)
     return out
+
+
+def _scored(value: str, where: str) -> str:
+    if value not in SCORED:
+        raise PublishedError(f"{where}: {value!r}: expected one of {', '.join(SCORED)}")
+    return value
 
 
 def _text(value: Any, where: str) -> None:
@@ -282,19 +297,28 @@ def comparison_rows(records: List[RunRecord], published: List[PublishedRow],
         pairs += [(dict(key), runs, row) for row in published if matches(row, cfg, objective_of(runs[0]))]
     columns = COLUMNS + (SC_COLUMNS if any(row.metrics.get("sc") for _, _, row in pairs) else ())
     headers = ["dataset", "model", "backbone", "objective", *varying, "seeds", "published", "source", "selection",
-               *[f"{side} {column_header(p, m)}" for p, m in columns for side in ("ours", "pub", "Δ")]]
+               "scored", *[f"{side} {column_header(p, m)}" for p, m in columns for side in ("ours", "pub", "Δ")]]
     rows = []
     for cfg, runs, row in pairs:
         cells = []
         for p, m in columns:
             values = [v for v in (_metric(r, p, m, selection) for r in runs) if v is not None]
             pub = row.value(p, m)
-            cells += [fmt(values), "-" if pub is None else f"{pub:.1f}",
-                      "-" if pub is None or not values else f"{mean_std([100 * v for v in values])[0] - pub:+.1f}"]
+            cells += [fmt(values), *_published_cells(pub, values, row.scored)]
         label = row.label + (f" (= {row.gain_over} + printed gain)" if row.derived else "")
         rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], objective_of(runs[0]),
-                     *[_show(cfg[k]) for k in varying], len(runs), label, row.short, row.selection, *cells])
+                     *[_show(cfg[k]) for k in varying], len(runs), label, row.short, row.selection, row.scored,
+                     *cells])
     return headers, rows
+
+
+def _published_cells(pub: Optional[float], values: List[float], scored: str) -> List[str]:
+    """The published number and the gap: a number not scored per tracklet says so in its cell and has no gap."""
+    if pub is None:
+        return ["-", "-"]
+    if scored != "tracklet":
+        return [f"{pub:.1f} ({scored})", "n/c"]
+    return [f"{pub:.1f}", "-" if not values else f"{mean_std([100 * v for v in values])[0] - pub:+.1f}"]
 
 
 def sources(rows: List[PublishedRow]) -> List[str]:
@@ -305,5 +329,5 @@ def sources(rows: List[PublishedRow]) -> List[str]:
     return list(seen.values())
 
 
-__all__ = ["PublishedError", "PublishedRow", "load_published", "load_file", "comparison_rows", "matches",
+__all__ = ["PublishedError", "PublishedRow", "SCORED", "load_published", "load_file", "comparison_rows", "matches",
            "objective_of", "sources", "NO_MATCH", "FOLDER", "OBJECTIVES"]

@@ -20,6 +20,10 @@ from .readers import Size, check_interpolation, distinct_frames, reader_for, tra
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's (timm's OPENAI_CLIP_MEAN / _STD)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# data.normalize: the (mean, std) each name stands for
+NORMALIZATIONS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "clip": (CLIP_MEAN, CLIP_STD)}
 
 
 def normalize_clips(clips: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD,

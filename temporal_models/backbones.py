@@ -27,7 +27,7 @@ from torchvision.models import resnet as tv_resnet
 
 from ccvid.base import UserError
 
-from .registry import register_backbone
+from .registry import BACKBONES, register_backbone
 
 # torchvision's ImageNet checkpoints as named in its hub cache, per version; within a version the
 # first name found wins (torchvision's current name, then the older name of the same weights).
@@ -109,10 +109,14 @@ def find_cached_weights(arch: str, version: str = "v1") -> Optional[str]:
 def resolve_weights(spec: Optional[str], backbone: str = "resnet50") -> Optional[str]:
     """The local file that ``spec`` (None, a path, "imagenet", "imagenet-v1" or "imagenet-v2") stands for.
 
-    None for None; a WeightsError naming where it looked when there is no such file.
+    None for None; a WeightsError naming where it looked when there is no such file. A backbone of a family
+    (``timm:<name>``) resolves its own values (:class:`~.registry.Family`).
     """
     if not spec:
         return None
+    family = BACKBONES.family(backbone)
+    if family is not None:
+        return family.weights(spec, backbone[len(family.prefix):])
     if spec in IMAGENET_SPECS:
         version = IMAGENET_SPECS[spec]
         path = find_cached_weights(backbone, version)

@@ -9,6 +9,7 @@ from torch import nn
 
 from ccvid.progress import bar
 from samplers import normalize_clips
+from samplers.datasets import NORMALIZATIONS
 from temporal_models import ModelOutput
 
 AGGREGATIONS = ("mean", "model")
@@ -17,9 +18,11 @@ AGGREGATIONS = ("mean", "model")
 @torch.no_grad()
 def extract_features(model: nn.Module, loader, device: torch.device, desc: str = "features",
                      max_clips: int = 128, flip: bool = False, aggregate: str = "mean",
-                     normalize: bool = True) -> torch.Tensor:
+                     normalize: bool = True, normalization: str = "imagenet") -> torch.Tensor:
     """Average the clip features of each video, then L2-normalise: (num_videos, D).
 
+    ``normalization``: the mean and std of :data:`samplers.datasets.NORMALIZATIONS` the clips are normalised
+    with (``data.normalize``).
     ``normalize=False``: the averages as they are (GaitSet's evaluator ranks raw features by Euclidean
     distance).
 
@@ -40,7 +43,7 @@ def extract_features(model: nn.Module, loader, device: torch.device, desc: str =
     for clips, owner in bar(loader, desc=desc):
         feats = []
         for i in range(0, len(clips), max_clips):
-            x = normalize_clips(clips[i:i + max_clips].to(device, non_blocking=True))
+            x = normalize_clips(clips[i:i + max_clips].to(device, non_blocking=True), *NORMALIZATIONS[normalization])
             if aggregate == "model":
                 f = _pre_features(model, x)
                 if flip:

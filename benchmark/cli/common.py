@@ -82,8 +82,10 @@ def config_parent(sweep: bool = False) -> argparse.ArgumentParser:
                                      "datasets'); a bare --data-root means ccvid")
     g.add_argument("--data-root", help="the dataset's folder (data.root)")
     g.add_argument("--backend", choices=choices_of("data.backend"), help="read frame folders or videos (data.backend)")
-    g.add_argument("--backbone", help="registered 2-D backbone: resnet50, resnet18, resnet_tiny (model.backbone)")
-    g.add_argument("--pretrained", help="ImageNet weights: a local .pth, or 'imagenet' for torchvision's cache")
+    g.add_argument("--backbone", help="registered 2-D backbone: resnet50, resnet18, resnet_tiny, or timm:<name> for a "
+                                      "timm frame encoder (model.backbone)")
+    g.add_argument("--pretrained", help="ImageNet weights: a local .pth, or 'imagenet' for torchvision's cache "
+                                        "(x3d_*, slowfast_r50, mvit_b: a local Kinetics .pyth)")
     g.add_argument("--epochs", type=int, help="optim.epochs")
     g.add_argument("--val-ids", type=int, help="hold out N training ids as query/gallery, for tuning (data.val_ids)")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 (system.device)")

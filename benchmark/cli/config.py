@@ -41,7 +41,13 @@ def show_main(args) -> int:
 
 def weights_note(spec, backbone: str):
     """A comment naming the file an ``imagenet`` spec means (the weights are part of the recipe)."""
+    from temporal_models import BACKBONES
     from temporal_models.backbones import IMAGENET_SPECS, TORCHVISION_CHECKPOINTS
+    family = BACKBONES.family(backbone)
+    if family is not None and spec in family.words:
+        from temporal_models.timm_encoders import hub_cache, hub_repo
+        return (f"# model.pretrained {spec}: the weights of {hub_repo(backbone[len(family.prefix):])} in timm's "
+                f"local Hugging Face cache ({hub_cache()}), never downloaded")
     if spec not in IMAGENET_SPECS or backbone not in TORCHVISION_CHECKPOINTS:
         return None
     version = IMAGENET_SPECS[spec]

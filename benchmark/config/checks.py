@@ -110,12 +110,45 @@ def _data(cfg: Config, warnings: List[str], need_root: bool) -> None:
                           f"the evaluation scores {', '.join(PROTOCOLS)}")
 
 
-def _model(cfg: Config) -> None:
+def _own_backbone(cfg: Config) -> None:
+    """A model's optional package is installed; a model that brings its own network (pytorchvideo's) gets no
+    ImageNet ResNet weights and a clip length it takes."""
+    from temporal_models import MODELS
     from temporal_models.backbones import IMAGENET_SPECS
-    p = cfg.model.pretrained
-    if p and p not in IMAGENET_SPECS and not os.path.isfile(os.path.expanduser(p)):
-        raise ConfigError(f"model.pretrained {p!r}: no such weights file (a local .pth, or one of "
-                          f"{', '.join(IMAGENET_SPECS)})")
+    m = cfg.model
+    MODELS.require(m.name)  # one line naming the extra to install
+    if not MODELS.owns_backbone(m.name):
+        return
+    if m.pretrained in IMAGENET_SPECS:
+        raise ConfigError(f"model.pretrained {m.pretrained}: model {m.name} brings its own network; give its "
+                          "Kinetics weights as a local file (--pretrained PATH) or none (model.pretrained=null)")
+    multiple = MODELS.info(m.name).get("seq_len_multiple", 1)
+    if cfg.data.seq_len % multiple:
+        raise ConfigError(f"data.seq_len {cfg.data.seq_len}: model {m.name} needs a multiple of {multiple}")
+
+
+def _model(cfg: Config) -> None:
+    from temporal_models import BACKBONES, MODELS
+    from temporal_models.backbones import IMAGENET_SPECS
+    m, p = cfg.model, cfg.model.pretrained
+    family = BACKBONES.family(m.backbone)
+    words = family.words if family else tuple(IMAGENET_SPECS)
+    if p and p not in words and not os.path.isfile(os.path.expanduser(p)):
+        raise ConfigError(f"model.pretrained {p!r}: no such weights file (a local file, or one of {', '.join(words)} "
+                          f"for model.backbone {m.backbone})")
+    frames = MODELS.info(m.name).get("frame_encoders", False)
+    if family and not frames:
+        takes = ", ".join(n for n in MODELS.names() if MODELS.info(n).get("frame_encoders"))
+        raise ConfigError(f"model.backbone {m.backbone}: model {m.name} needs a ResNet-layout backbone "
+                          f"(conv1 ... layer4); a {family.prefix}<name> frame encoder goes with {takes}")
+    if m.frame_pool != "auto" and not frames:
+        raise ConfigError(f"model.frame_pool {m.frame_pool}: model {m.name} has no per-frame embedding to pool "
+                          "(only the frames_* models read it)")
+    if m.frame_pool.startswith("cls") and not family:
+        raise ConfigError(f"model.frame_pool {m.frame_pool}: the ResNet {m.backbone} has no class token "
+                          "(use auto, avg or max)")
+    if family and m.res4_stride != 1:
+        raise ConfigError(f"model.res4_stride {m.res4_stride}: a ResNet setting; {m.backbone} has no res4 stage")
 
 
 def _objectives() -> None:
@@ -199,6 +232,7 @@ def check(cfg: Config, need_root: bool = True) -> Tuple[Config, List[str]]:
     warnings: List[str] = []
     check_fields(cfg)
     _data(cfg, warnings, need_root)
+    _own_backbone(cfg)
     _model(cfg)
     _objectives()
     _loss(cfg)

@@ -81,6 +81,8 @@ class DataConfig:
     clips_per_id: int = at_least(4, 1)  # K clips per identity
     # bicubic | bilinear (the reference's image pipeline)
     resize: str = choice("bicubic", "samplers.readers:INTERPOLATIONS")
+    # the mean and std clips are normalised with: imagenet | clip (OpenAI CLIP's, which its encoders were trained on)
+    normalize: str = choice("imagenet", "samplers.datasets:NORMALIZATIONS")
     # decode a small training set once into memory: auto (<= 1 GiB) | on | off
     cache_frames: str = choice("auto", "samplers.memory:CACHE_WORDS", fold=True)
     # cpu: loader workers decode training JPEGs | device: they read the bytes and the training device
@@ -94,13 +96,18 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = choice("baseline", "temporal_models:MODELS")  # a registered temporal model (`benchmark models`)
-    backbone: str = choice("resnet_tiny", "temporal_models:BACKBONES")  # a registered 2-D backbone
-    pretrained: Optional[str] = None   # a local ImageNet .pth, or "imagenet" for torchvision's cache
+    # a registered 2-D backbone, or timm:<name> for any model timm lists (a frame encoder for the frames_* models)
+    backbone: str = choice("resnet_tiny", "temporal_models:BACKBONES")
+    # a local weights file; "imagenet" for torchvision's cache (ResNets); "timm" for timm's local HF cache (timm:)
+    pretrained: Optional[str] = None
     # stride of the last ResNet stage (1: the reference's last stride 1)
     res4_stride: int = choice(1, "temporal_models.backbones:RES4_STRIDES")
     # pytorch | reference: Non-Local's and TCLNet's extra convs drawn as the reference draws them,
     # N(0, sqrt(2 / out_channels))
     init: str = choice("pytorch", "temporal_models.nonlocal_block:INITS")
+    # one frame's embedding in the frames_* models: auto (the encoder's own: timm's pooled embedding, a ResNet
+    # map's spatial max) | cls | avg | max | cls+avg (class token; mean / max of the patch tokens or positions)
+    frame_pool: str = choice("auto", "temporal_models.frames:FRAME_POOLS")
 
 
 @dataclass

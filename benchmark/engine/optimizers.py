@@ -4,9 +4,9 @@ A run has two optimisers of the same kind: one for the model and its ID classifi
 ``optim.lr``), one for the clothes classifier (``optim.clothes_lr``, or ``optim.lr`` when null); the
 schedule drives the model's. Add one with a registered builder::
 
-    @register_optimizer("sgd")
-    def sgd(params, lr, weight_decay):
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9)
+    @register_optimizer("adamw")
+    def adamw(params, lr, weight_decay):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 A scheduler builder takes ``(optimizer, optim_config)`` and is stepped once per epoch.
 """
@@ -31,6 +31,12 @@ PRECISIONS: Dict[str, Optional[torch.dtype]] = {"fp32": None, "bf16": torch.bflo
 def adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """Adam with L2 weight decay, as the reference trains every model."""
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+@register_optimizer("sgd")
+def sgd(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """SGD with momentum 0.9 and L2 weight decay (the EVA02-L CCVID code's SOLVER.OPTIMIZER_NAME default)."""
+    return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9)
 
 
 @register_scheduler("multistep")

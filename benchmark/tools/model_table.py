@@ -14,7 +14,8 @@ from ccvid.base import UserError
 
 from temporal_models import ModelOutput
 
-HEADERS = ["model", "parameters", "GFLOPs/clip", "clips/s", "own losses (--set loss_recipe=model)"]
+HEADERS = ["model", "parameters", "GFLOPs/clip", "clips/s", "own losses (--set loss_recipe=model)", "train MiB/clip"]
+DEVICES = ("cpu", "meta")  # where model_rows builds and counts: meta builds no weights and computes nothing
 
 
 def recipe_text(recipe: dict) -> str:
@@ -53,6 +54,7 @@ def count_gflops(model: nn.Module, clip: torch.Tensor) -> float:
     """
     was_training = model.training
     model.eval()
+    fused = _unfuse_attention(model)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -70,7 +72,57 @@ def count_gflops(model: nn.Module, clip: torch.Tensor) -> float:
                 logger.setLevel(level)
     finally:
         model.train(was_training)
+        for m, value in fused:
+            m.fused_attn = value
     return total / 1e9
+
+
+def _unfuse_attention(model: nn.Module) -> List[Tuple[nn.Module, bool]]:
+    """timm's attention as explicit matmuls (``fused_attn`` off), so that the counters see q @ k and attn @ v;
+    returns what to restore."""
+    fused = [(m, m.fused_attn) for m in model.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
+    for m, _ in fused:
+        m.fused_attn = False
+    return fused
+
+
+def count_gflops_meta(model: nn.Module, clip: torch.Tensor) -> float:
+    """GFLOPs of one forward pass on a meta ``clip``, counted by torch's FlopCounterMode and halved into
+    fvcore's unit (one multiply-add = one flop). It counts convolutions and matrix products only, about 0.5 %
+    under fvcore's count of the same model (fvcore adds batch-norm and pooling)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    fused = _unfuse_attention(model)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(clip)
+    finally:
+        for m, value in fused:
+            m.fused_attn = value
+    return counter.get_total_flops() / 2e9
+
+
+def train_memory_mib(model: nn.Module, clips: torch.Tensor) -> float:
+    """MiB per clip of the tensors autograd keeps for the backward pass of one training forward on ``clips``
+    (B >= 2: BatchNorm needs two samples), fp32: the activation memory of training, counted through
+    ``saved_tensors_hooks`` (each saved tensor's base once; weights, gradients and optimiser state excluded).
+    On the meta device nothing is computed."""
+    params = {id(p) for p in model.parameters()}
+    saved: dict = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        base = t if t._base is None else t._base
+        if id(base) not in params:
+            saved[id(base)] = base
+        return t
+
+    was_training = model.training
+    model.train()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(clips)
+    finally:
+        model.train(was_training)
+    return sum(b.numel() * b.element_size() for b in saved.values()) / clips.shape[0] / 2**20
 
 
 @torch.no_grad()
@@ -99,10 +151,17 @@ class ModelTableError(UserError):
     """A model that cannot run the clip size asked for; names the model and the size."""
 
 
+def unavailable_models() -> List[str]:
+    """Registered models whose optional package (an extra: pytorchvideo, ...) is not installed, with the reason."""
+    from temporal_models import MODELS
+
+    return [MODELS.missing_dependency(n) for n in MODELS.names() if MODELS.missing_dependency(n)]
+
+
 def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50", height: int = 256,
                width: int = 128, seq_len: int = 8, measure_speed: bool = True, batch: int = 2,
-               repeats: int = 3) -> Tuple[List[str], List[list]]:
-    """One row per registered model: [name, parameters, GFLOPs per clip, clips/s, own losses].
+               repeats: int = 3, device: str = "cpu") -> Tuple[List[str], List[list]]:
+    """One row per registered model: [name, parameters, GFLOPs per clip, clips/s, own losses, train MiB/clip].
 
     - parameters: the model's own (backbone, temporal modules, BN necks); the ID and
       clothes classifiers, which depend on the dataset, are excluded;
@@ -111,28 +170,63 @@ def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50"
     - clips/s: eval-mode inference on this machine, a batch of ``batch`` clips, one
       warm-up pass then ``repeats`` timed passes (median), under the caller's ``torch.set_num_threads``.
       ``None`` when ``measure_speed`` is False;
-    - own losses: the loss recipe the model registered (its own codebase's), as text.
+    - own losses: the loss recipe the model registered (its own codebase's), as text;
+    - train MiB/clip: the activations one training clip keeps for backward, fp32, counted on the meta
+      device (:func:`train_memory_mib`); None where the model cannot run there.
 
+    ``device="meta"``: built and counted on the meta device, no weights and no compute (a large timm
+    encoder at its recipe's size in a second): GFLOPs by :func:`count_gflops_meta`, no clips/s.
     Models are built with random weights (``pretrained=None``), which does not change
-    any of the three numbers.
+    any of the numbers. Without ``names``: every registered model whose optional package is
+    installed (:func:`unavailable_models` names the others); with a ``timm:<name>`` backbone, the models
+    that take a frame encoder.
     """
-    from temporal_models import MODELS, build_model
+    from temporal_models import BACKBONES, MODELS
 
-    names = list(names) if names is not None else sorted(MODELS.names())
+    if device not in DEVICES:
+        raise ModelTableError(f"device {device!r}: expected {', '.join(DEVICES)}")
+    if names is None:
+        names = sorted(n for n in MODELS.names() if not MODELS.missing_dependency(n))
+        if BACKBONES.family(backbone):
+            names = [n for n in names if MODELS.info(n).get("frame_encoders")]
     rows = []
     for name in names:
-        torch.manual_seed(0)
-        model = build_model(name, backbone=backbone, pretrained=None, seq_len=seq_len)
-        model.eval()
-        params = count_parameters(model)
-        try:
-            gflops = count_gflops(model, torch.randn(1, 3, seq_len, height, width))
-            speed = None
-            if measure_speed:
-                speed = clips_per_second(model, torch.randn(batch, 3, seq_len, height, width), repeats)
-        except RuntimeError as e:  # e.g. a clip too small for the backbone's strides
-            raise ModelTableError(f"model {name}: cannot run a {seq_len}-frame {height}x{width} clip through it "
-                                  f"({str(e).splitlines()[0]})") from None
-        rows.append([name, params, gflops, speed, recipe_text(MODELS.loss_recipe(name))])
-        del model
+        if BACKBONES.family(backbone) and not MODELS.info(name).get("frame_encoders"):
+            takes = ", ".join(n for n in MODELS.names() if MODELS.info(n).get("frame_encoders"))
+            raise ModelTableError(f"model {name}: needs a ResNet-layout backbone, not {backbone} (a frame encoder "
+                                  f"goes with {takes})")
+        rows.append(_row(name, backbone, height, width, seq_len, measure_speed and device == "cpu", batch, repeats,
+                         device))
     return list(HEADERS), rows
+
+
+def _build(name: str, backbone: str, height: int, width: int, seq_len: int, device: str) -> nn.Module:
+    from temporal_models import build_model
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = build_model(name, backbone=backbone, pretrained=None, seq_len=seq_len, img_size=(height, width))
+    return model.eval()
+
+
+def _row(name: str, backbone: str, height: int, width: int, seq_len: int, measure_speed: bool, batch: int,
+         repeats: int, device: str) -> list:
+    from temporal_models import MODELS
+    shape = (3, seq_len, height, width)
+    try:
+        model = _build(name, backbone, height, width, seq_len, device)
+        params = count_parameters(model)
+        if device == "meta":
+            gflops, speed = count_gflops_meta(model, torch.randn(1, *shape, device="meta")), None
+        else:
+            gflops = count_gflops(model, torch.randn(1, *shape))
+            speed = clips_per_second(model, torch.randn(batch, *shape), repeats) if measure_speed else None
+    except RuntimeError as e:  # e.g. a clip too small for the backbone's strides
+        raise ModelTableError(f"model {name}: cannot run a {seq_len}-frame {height}x{width} clip through it "
+                              f"({str(e).splitlines()[0]})") from None
+    del model
+    try:
+        memory = train_memory_mib(_build(name, backbone, height, width, seq_len, "meta"),
+                                  torch.randn(2, *shape, device="meta"))
+    except (RuntimeError, NotImplementedError, TypeError):  # an op without a meta kernel
+        memory = None
+    return [name, params, gflops, speed, recipe_text(MODELS.loss_recipe(name)), memory]

@@ -50,7 +50,8 @@ def build_model_and_heads(cfg: Config, data: ReIDDataset, device: torch.device):
     """The model (seeded, in its memory format) and its training heads, as every run builds them."""
     seed_everything(cfg.system.seed)
     m = cfg.model
-    model = build_model(m.name, m.backbone, m.pretrained, m.res4_stride, cfg.data.seq_len, init=m.init).to(device)
+    model = build_model(m.name, m.backbone, m.pretrained, m.res4_stride, cfg.data.seq_len, init=m.init,
+                        img_size=(cfg.data.height, cfg.data.width), frame_pool=m.frame_pool).to(device)
     if cfg.system.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model, Heads(model, data.num_train_pids, data.num_train_clothes).to(device)

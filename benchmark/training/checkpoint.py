@@ -106,7 +106,8 @@ def load_checkpoint(path: str, model_name: Optional[str] = None) -> Tuple[Tempor
         check_fields(cfg)  # a value no run could have trained with (a negative height, an unknown model)
     except ConfigError as e:
         raise CheckpointError(f"{path}: its config does not load ({e})") from None
-    model = build_model(cfg.model.name, cfg.model.backbone, None, cfg.model.res4_stride, cfg.data.seq_len)
+    model = build_model(cfg.model.name, cfg.model.backbone, None, cfg.model.res4_stride, cfg.data.seq_len,
+                        img_size=(cfg.data.height, cfg.data.width), frame_pool=cfg.model.frame_pool)
     if not isinstance(ckpt["state_dict"], dict):
         raise CheckpointError(f"{path}: its state_dict is a {type(ckpt['state_dict']).__name__}, not weights by name")
     try:

@@ -28,7 +28,8 @@ def test_features(model, data, cfg: Config, device, variant: Optional[str] = Non
     for split, items in (("query", data.query), ("gallery", data.gallery)):
         part = items if distributed.world_size() == 1 else [items[i] for i in distributed.shard(len(items))]
         feats = extract_features(model, test_loader(cfg, part, variant), device, split, cfg.eval.clips_per_batch,
-                                 flip=cfg.eval.flip, aggregate=cfg.eval.feature, normalize=cfg.eval.normalize)
+                                 flip=cfg.eval.flip, aggregate=cfg.eval.feature, normalize=cfg.eval.normalize,
+                                 normalization=cfg.data.normalize)
         out.append(feats if distributed.world_size() == 1 else distributed.gather_rows(feats, len(items)))
     return tuple(out)
 

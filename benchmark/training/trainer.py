@@ -13,6 +13,7 @@ from torch import nn
 from ccvid.base import UserError
 from ccvid.progress import bar
 from samplers import EncodedClips, normalize_clips
+from samplers.datasets import NORMALIZATIONS
 from samplers.transforms import random_crop, random_erasing
 from temporal_models import ModelOutput
 from temporal_models.heads import Classifier, NormalizedClassifier
@@ -170,7 +171,8 @@ class Trainer:
         """
         if isinstance(clips, EncodedClips):
             clips = clips.decode(self.device)
-        clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True)), epoch, iteration)
+        mean, std = NORMALIZATIONS[self.cfg.data.normalize]
+        clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True), mean, std), epoch, iteration)
         return clips, pids.to(self.device), clothes.to(self.device)
 
     def train_epoch(self, loader, epoch: int, on_step: Optional[Callable[["StepTimes"], bool]] = None

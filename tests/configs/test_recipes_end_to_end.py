@@ -1,9 +1,9 @@
 """Every recipe file trains and evaluates end to end on a tiny tree in its dataset's exact layout.
 
-Only the input size and the number of epochs are overridden; everything else (ResNet-50, ImageNet V1
-weights, batch composition, workers, the selection rule) is the recipe's. The ImageNet file is a
-randomly initialised torchvision ResNet-50 saved under V1's name in a temporary torch cache: the
-weights' values do not matter here, their loading and their record do.
+Only the input size and the number of epochs are overridden (and a timm recipe's encoder: see TINY_TIMM);
+everything else (ResNet-50, ImageNet V1 weights, batch composition, workers, the selection rule) is the
+recipe's. The ImageNet file is a randomly initialised torchvision ResNet-50 saved under V1's name in a
+temporary torch cache: the weights' values do not matter here, their loading and their record do.
 """
 import hashlib
 import json
@@ -19,6 +19,9 @@ from benchmark.config import CONFIG_DIR
 
 SIZE = ["height=64", "width=32"]
 V1 = "resnet50-0676ba61.pth"
+# the timm recipes (a CLIP ViT-B/16, EVA02-L) run here with timm's 0.3M-parameter test ViT in their encoder's place,
+# its (random) weights in a temporary Hugging Face cache that the recipes' model.pretrained=timm reads
+TINY_TIMM = "test_vit.r160_in1k"
 
 
 def img(path, value):
@@ -145,21 +148,48 @@ def imagenet_v1(tmp_path_factory):
         os.environ["TORCH_HOME"] = old
 
 
+@pytest.fixture(scope="module")
+def timm_cache(tmp_path_factory):
+    """A Hugging Face hub cache holding (random) weights of TINY_TIMM, in the layout timm downloads into."""
+    pytest.importorskip("timm")
+    from tests.temporal_models.test_timm_encoders import fake_hub_file
+    from temporal_models.timm_encoders import hub_repo
+    import timm
+    import torch
+
+    cache = tmp_path_factory.mktemp("hf") / "hub"
+    torch.manual_seed(0)
+    path = fake_hub_file(cache, hub_repo(TINY_TIMM), timm.create_model(TINY_TIMM, num_classes=1000).state_dict())
+    old = os.environ.get("HF_HUB_CACHE")
+    os.environ["HF_HUB_CACHE"] = str(cache)
+    yield path
+    if old is None:
+        os.environ.pop("HF_HUB_CACHE", None)
+    else:
+        os.environ["HF_HUB_CACHE"] = old
+
+
+def is_timm(recipe):
+    return "backbone: timm:" in (CONFIG_DIR / f"{recipe}.yaml").read_text()
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_recipe_trains_and_evaluates_end_to_end(recipe, tmp_path, imagenet_v1, capsys):
+def test_recipe_trains_and_evaluates_end_to_end(recipe, tmp_path, imagenet_v1, request, capsys):
     dataset = recipe.split("/")[0]
     root = tmp_path / dataset
     TREES[dataset](root)
     runs = tmp_path / "runs"
+    weights = request.getfixturevalue("timm_cache") if is_timm(recipe) else str(imagenet_v1)
+    tiny = [f"backbone=timm:{TINY_TIMM}"] if is_timm(recipe) else []
     code = main(["run", "--config", str(CONFIG_DIR / f"{recipe}.yaml"), "--data-root", str(root),
-                 "--runs-dir", str(runs), "--epochs", "1", *SIZE, "--no-progress"])
+                 "--runs-dir", str(runs), "--epochs", "1", *SIZE, *tiny, "--no-progress"])
     out, err = capsys.readouterr()
     assert code == 0, err[-2000:]
     (folder,) = os.listdir(runs)
     rec = json.load(open(runs / folder / "record.json"))
     assert rec["config"]["preset"] == recipe and rec["config"]["data"]["dataset"] == dataset
-    assert rec["model"]["weights"].endswith(V1)
-    assert rec["model"]["weights_sha256"] == hashlib.sha256(imagenet_v1.read_bytes()).hexdigest()
+    assert rec["model"]["weights"] == weights
+    assert rec["model"]["weights_sha256"] == hashlib.sha256(open(weights, "rb").read()).hexdigest()
     assert rec["history"][0]["iterations"] >= 1 and rec["metrics"]["general"] is not None
     ref = rec["reference_selection"]
     if rec["config"]["eval"]["selection_rule"] is None:  # the reference reports the last epoch (or no rule is known)

@@ -268,3 +268,38 @@ def test_cli_says_when_nothing_matches(tmp_path, capsys):
     assert main([str(tmp_path), "--published"]) == 0
     out = capsys.readouterr().out
     assert out.rstrip().endswith(NO_MATCH)
+
+
+# ----------------------------------------------------------------------------- how a published number was scored
+def test_every_row_says_how_it_was_scored():
+    rows = load_published()
+    assert all(r.scored in pub.SCORED for r in rows)
+    eva = {r.dataset: r.scored for r in rows if r.short == "EVA02-L (ICCV 2025)"}
+    assert eva == {"ccvid": "tracklet", "mevid": "unknown"}
+    assert {r.scored for r in rows if r.short == "CAL (CVPR 2022)"} == {"tracklet"}  # the default
+
+
+def test_a_per_frame_number_is_never_shown_as_a_tracklet_level_one(tmp_path):
+    folder = tmp_path / "published"
+    folder.mkdir()
+    rows = [{"dataset": "ccvid", "model": "ap3d", "objective": "cal", "label": "per frame", "scored": "frame",
+             "metrics": {"general": {"top1": 90.0, "mAP": 80.0}}},
+            {"dataset": "ccvid", "model": "ap3d", "objective": "cal", "label": "per tracklet",
+             "metrics": {"general": {"top1": 70.0, "mAP": 60.0}}}]
+    (folder / "x.yaml").write_text(yaml.safe_dump({**GOOD, "rows": rows}))
+    headers, table = comparison_rows([fake()], load_published(str(folder)))
+    by_label = {cell(headers, r, "published"): r for r in table}
+    frame, tracklet = by_label["per frame"], by_label["per tracklet"]
+    assert cell(headers, frame, "scored") == "frame" and cell(headers, tracklet, "scored") == "tracklet"
+    assert (cell(headers, frame, "pub gen top1"), cell(headers, frame, "Δ gen top1")) == ("90.0 (frame)", "n/c")
+    assert (cell(headers, tracklet, "pub gen top1"), cell(headers, tracklet, "Δ gen top1")) == ("70.0", "+10.0")
+
+
+def test_a_file_can_say_it_once_and_a_bad_value_is_one_line(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "scored": "frame"}))
+    assert [r.scored for r in pub.load_file(str(path))] == ["frame"]
+    path.write_text(_with(row_scored="clip"))
+    with pytest.raises(PublishedError) as e:
+        pub.load_file(str(path))
+    assert str(e.value) == f"{path}: rows[0].scored: 'clip': expected one of tracklet, frame, unknown"

@@ -299,7 +299,8 @@ def test_model_rows_small():
     headers, rows = model_rows(["baseline", "ap3d"], backbone="resnet_tiny", height=64, width=32, seq_len=4,
                                repeats=1)
     assert headers[:4] == ["model", "parameters", "GFLOPs/clip", "clips/s"]
-    (b_name, b_params, b_gflops, b_speed, b_losses), (a_name, a_params, a_gflops, a_speed, _) = rows
+    (b_name, b_params, b_gflops, b_speed, b_losses, b_mem), (a_name, a_params, a_gflops, a_speed, _, a_mem) = rows
+    assert headers[5] == "train MiB/clip" and a_mem > b_mem > 0  # AP3D keeps more activations than C2D
     assert b_losses == "-"  # the baseline has no loss recipe of its own
     assert (b_name, a_name) == ("baseline", "ap3d")
     assert b_params == sum(p.numel() for p in build_model("baseline", backbone="resnet_tiny").parameters())
