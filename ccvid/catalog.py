@@ -48,7 +48,8 @@ def read_dataset(name: str, root: Any, **options: Any) -> ReIDDataset:
     """Read dataset ``name`` from ``root`` with the reader's keyword ``options``.
 
     The dataset is stamped with the registered name, kind and protocols (``meta["kind"]``,
-    ``meta["protocols"]``), which the reader does not state.
+    ``meta["protocols"]``, and ``meta["clothes_labels"] = False`` for a dataset registered without clothes
+    labels), which the reader does not state.
     """
     info = get_dataset(name)
     accepted = reader_options(info)
@@ -62,6 +63,8 @@ def read_dataset(name: str, root: Any, **options: Any) -> ReIDDataset:
     data.name = info.name
     data.meta = {"kind": info.kind, "protocols": list(info.protocols),
                  **{k: v for k, v in data.meta.items() if k not in ("kind", "protocols")}}
+    if not info.clothes_labels:  # identities only: said in the record (absent for every dataset with labels)
+        data.meta["clothes_labels"] = False
     return data
 
 

@@ -42,13 +42,14 @@ class DatasetInfo:
     description: str               # one line: what it is and the root folder it expects
     protocols: Tuple[str, ...]     # the protocols the dataset reports (the evaluation's names: general, cc, sc)
     needs_root: bool = True        # False: generated, it reads no folder (the embedded dataset)
+    clothes_labels: bool = True    # False: identities only (MARS); CAL then needs cal.clothes_labels != annotated
 
 
 DATASETS = Registry("dataset", DATASET_ENTRY_POINT_GROUP)
 
 
 def register_dataset(name: str, *, kind: str, protocols: Sequence[str], description: str,
-                     needs_root: bool = True) -> Callable:
+                     needs_root: bool = True, clothes_labels: bool = True) -> Callable:
     """Register ``reader(root, **options) -> ReIDDataset`` as dataset ``name``; returns the reader unchanged."""
     if kind not in KINDS:
         raise ValueError(f"dataset {name!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -57,7 +58,7 @@ def register_dataset(name: str, *, kind: str, protocols: Sequence[str], descript
                          f"got {protocols!r}")
 
     def deco(reader: Callable[..., ReIDDataset]) -> Callable[..., ReIDDataset]:
-        info = DatasetInfo(name, reader, kind, description, tuple(protocols), needs_root)
+        info = DatasetInfo(name, reader, kind, description, tuple(protocols), needs_root, clothes_labels)
         DATASETS.register(name)(info)
         return reader
     return deco

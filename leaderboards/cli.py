@@ -36,6 +36,7 @@ EXAMPLES = """examples:
   leaderboard results/embedded results/zoo --figures docs/figures   # CMC, training curves, speed, CAL chart
   leaderboard results/embedded results/zoo --cal-gain --html report.html   # one self-contained page
   leaderboard results/embedded results/zoo --plot zoo.svg   # the CAL chart alone (.svg or .png)
+  leaderboard runs/ --figures figs --activation-pair runs/<ID only> runs/<CAL>   # their maps side by side
 """
 
 
@@ -57,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", metavar="DIR",
                    help="also write the figures: CMC curves, training curves, speed against accuracy, the CAL chart "
                         "(DIR/cmc.png, training-curves.png, speed-accuracy.png, cal-gain.png)")
+    p.add_argument("--activation-pair", nargs=2, metavar=("RUN_A", "RUN_B"),
+                   help="with --figures: the activation maps of two saved runs (run folders with model.pt, e.g. ID "
+                        "only and CAL on the same seed and test set) side by side, run A above run B, for the same "
+                        "query tracklets, one PNG per tracklet in DIR/activation-pairs/")
+    p.add_argument("--activation-queries", type=int, default=4, metavar="N",
+                   help="how many query tracklets --activation-pair draws (default 4)")
     p.add_argument("--html", metavar="FILE.html",
                    help="also write one self-contained HTML page: the tables, the figures and this command")
     p.add_argument("--instrument-page", metavar="FILE.md",
@@ -107,6 +114,8 @@ def _run(args: argparse.Namespace, command: str) -> None:
             print(f"\nreport: {_write_report(records, columns, published, command, args.html)}")
     if args.figures:
         _write_figures(records, args.figures)
+    if args.activation_pair:
+        _write_activation_pair(args.activation_pair, args.activation_queries, args.figures)
     if args.instrument_page:
         _write_instrument_page(records, args.instrument_page, command)
 
@@ -130,6 +139,11 @@ def _check_options(args: argparse.Namespace) -> Tuple[Tuple[Tuple[str, str], ...
                                f"or a tabulate format ({', '.join(sorted(tabulate_formats))})")
     if args.plot:
         _check_plot(args.plot)
+    if args.activation_pair and not args.figures:
+        raise LeaderboardError("--activation-pair RUN_A RUN_B: give --figures DIR, the folder its pictures go to")
+    if args.activation_queries < 1:
+        raise LeaderboardError(f"--activation-queries {args.activation_queries}: expected a number of query "
+                               "tracklets >= 1")
     return columns, sort
 
 
@@ -190,6 +204,18 @@ def _write_figures(records: List[RunRecord], folder: str) -> None:
                 print(f"figure: {draw(records, path)}")
             except NothingToDraw as e:
                 print(f"figure {name}: skipped ({e})")
+
+
+def _write_activation_pair(runs: List[str], queries: int, figures: str) -> None:
+    """Two saved runs' activation maps of the same query tracklets, side by side (the paper's Figure 5)."""
+    from benchmark.tools.activation_maps import activation_pair
+    folder = os.path.join(figures, "activation-pairs")
+    try:
+        written = activation_pair(runs[0], runs[1], queries, folder)
+    except UserError as e:  # a model without a spatial map, a missing model.pt, runs of different test sets
+        raise LeaderboardError(f"--activation-pair: {e}") from None
+    for path in written:
+        print(f"figure: {path}")
 
 
 def _print_tables(records: List[RunRecord], columns, sort, fmt: str) -> None:

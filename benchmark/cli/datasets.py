@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from .common import CLIError, add_examples, formatter, log, progress_parent, say
 
+PSEUDO_SOURCES = ("colour", "camera")  # the label sources a dataset check can compute (no model needed)
+
 
 def register(sub) -> None:
     d = sub.add_parser("datasets", help="list the dataset adapters, check a tree, or draw a sample sheet",
@@ -15,6 +17,8 @@ def register(sub) -> None:
                                             "benchmark datasets check --dataset ccvid --data-root /data/CCVID",
                                             "benchmark datasets check --dataset mevid --data-root /data/MEVID "
                                             "--verify-files",
+                                            "benchmark datasets check --dataset mars --data-root /data/MARS "
+                                            "--clothes-labels colour",
                                             "benchmark datasets sheet --out sheet.png      # the embedded dataset",
                                             "benchmark datasets sheet --dataset ltcc --data-root /data/LTCC_ReID "
                                             "--out ltcc.png"]))
@@ -24,6 +28,10 @@ def register(sub) -> None:
     d.add_argument("--verify-files", action="store_true", help="also check that every frame / image file exists")
     d.add_argument("--out", help="sheet: the PNG to write")
     d.add_argument("--ids", type=int, default=6, help="sheet: identities to show (default: 6)")
+    d.add_argument("--clothes-labels", choices=PSEUDO_SOURCES,
+                   help="check: also compute these pseudo clothes labels of the training split and print their "
+                        "classes and agreement with the true outfits (ARI, purity); cluster needs a model: it runs "
+                        "inside 'benchmark run --cal cal.clothes_labels=cluster'")
     d.set_defaults(func=main)
 
     s = sub.add_parser("synth", help="write the embedded clothes-changing dataset (CCVID layout)",
@@ -48,6 +56,8 @@ def main(args) -> int:
         if get_dataset(args.dataset).needs_root and not args.data_root:
             raise CLIError(f"datasets check --dataset {args.dataset} needs --data-root DIR")
         say(format_check_report(check_dataset(args.dataset, args.data_root, verify_files=args.verify_files)))
+        if args.clothes_labels:
+            say(_pseudo_report(args.dataset, args.data_root, args.clothes_labels))
         return 0
     if args.action == "sheet":
         return _sheet(args)
@@ -56,6 +66,23 @@ def main(args) -> int:
     for name, error in DATASETS.plugin_errors.items():
         log.warning(f"dataset plugin {name!r} failed to load: {error}")
     return 0
+
+
+def _pseudo_report(dataset: str, root, source: str) -> str:
+    """One line: the pseudo outfits of ``source`` on the training split, and how they agree with the true ones."""
+    import numpy as np
+
+    from ccvid.catalog import read_dataset
+
+    from ..engine.pseudo_labels import agreement, has_clothes_labels, source_labels
+    data = read_dataset(dataset, root)
+    labels = source_labels(source, data.train)
+    line = f"clothes labels {source} (training split): {int(labels.max()) + 1} classes"
+    if not has_clothes_labels(data):
+        return f"{line}; {data.name} has no true outfits to compare"
+    s = agreement(labels, np.array([t.clothes for t in data.train]), [t.pid for t in data.train])
+    return f"{line}; agreement with the true outfits: ARI {s['ari']:.3f}, purity {s['purity']:.3f} " \
+           f"({s['true_classes']} true classes)"
 
 
 def _sheet(args) -> int:

@@ -36,6 +36,8 @@ def register(sub) -> None:
                                             "benchmark evaluate --query feats/query.npz --gallery feats/gallery.npz",
                                             "benchmark test runs/<run id> --rank-list 8  # runs/<run id>/rank-list.png",
                                             "benchmark test runs/<run id> --rank-list 4 --out figures/",
+                                            "benchmark test runs/<run id> --activation-maps 4  "
+                                            "# runs/<run id>/activation_maps/query-*.png",
                                             "benchmark test runs/<run id> --variants whole first-frame shuffled "
                                             "reversed static",
                                             "benchmark test runs/<vcclothes run id> --best --dataset vcclothes_sc  "
@@ -59,7 +61,14 @@ def register(sub) -> None:
                    help="also draw the ranked lists (top 10, green: same identity, red: another; SC/CC: the "
                         "match's clothes) of N queries with a true match, clothes-changing ones first, into "
                         "rank-list.png")
-    t.add_argument("--out", metavar="DIR", help="the folder of rank-list.png (default: the run folder)")
+    t.add_argument("--activation-maps", metavar="N",
+                   help="draw, for N query tracklets (spread evenly over the query list), 4 frames of their first "
+                        "test clip with the model's activation overlaid (Grad-CAM of the last ResNet feature map "
+                        "for the BN-neck embedding), one PNG per tracklet into RUN/activation_maps/; models "
+                        "without a ResNet feature map (frames_*, x3d_*, slowfast_r50, mvit_b) are refused")
+    t.add_argument("--out", metavar="DIR",
+                   help="the folder of rank-list.png (default: the run folder) or of the activation maps "
+                        "(default: RUN/activation_maps/)")
     t.add_argument("--variants", nargs="+", metavar="VARIANT",
                    help="score these test variants too and print them in one table: whole, first-frame (the "
                         "paper's baseline(F)), shuffled, reversed, static; the drop under shuffled is the model's "
@@ -111,11 +120,14 @@ def test_main(args) -> int:
     from ..evaluation import format_table
     from ..training import evaluate_checkpoint
 
+    if args.activation_maps is not None:
+        return _test_activation_maps(args)
     if args.variants:
         return _test_variants(args)
     if args.rank_list is None:
         if args.out:
-            raise CLIError("--out DIR: the folder of the rank-list picture; give it with --rank-list N")
+            raise CLIError("--out DIR: the folder of the rank-list picture or of the activation maps; give it with "
+                           "--rank-list N or --activation-maps N")
         if args.dataset or args.best:
             return _test_saved_checkpoint(args)
         say(format_table(evaluate_checkpoint(args.checkpoint, args.model, args.data_root, args.save_features)))
@@ -129,6 +141,26 @@ def test_main(args) -> int:
         raise CLIError(f"--rank-list: {e}") from None
     say(format_table(metrics))
     say(f"rank list: {figure}")
+    return 0
+
+
+def _test_activation_maps(args) -> int:
+    """``benchmark test RUN --activation-maps N``: one picture per query tracklet; no metrics (a call of its own)."""
+    from ..tools.activation_maps import ActivationMapError, activation_maps_from_checkpoint
+
+    text = str(args.activation_maps)
+    if not text.isdigit() or int(text) < 1:
+        raise CLIError(f"--activation-maps {text!r}: expected a number of query tracklets >= 1")
+    if args.rank_list is not None or args.variants or args.save_features:
+        raise CLIError("--activation-maps draws pictures only; give --rank-list, --variants or --save-features in "
+                       "another call")
+    try:
+        written = activation_maps_from_checkpoint(args.checkpoint, int(text), args.out, args.model, args.data_root,
+                                                  args.dataset, args.best)
+    except ActivationMapError as e:  # a model without a ResNet feature map, an unwritable --out
+        raise CLIError(f"--activation-maps: {e}") from None
+    for path in written:
+        say(f"activation map: {path}")
     return 0
 
 

@@ -185,6 +185,24 @@ def _cal(cfg: Config) -> None:
     if c.enabled and c.clothes_start_epoch >= epochs:
         raise ConfigError(f"cal.clothes_start_epoch {c.clothes_start_epoch} >= optim.epochs {epochs}: CAL would "
                           "push against a clothes classifier that never learns")
+    if c.relabel_every and c.clothes_labels != "cluster":
+        raise ConfigError(f"cal.relabel_every {c.relabel_every}: only cal.clothes_labels=cluster is refreshed "
+                          f"(got {c.clothes_labels}; give cal.relabel_every=0)")
+    _clothes_labels(cfg)
+
+
+def _clothes_labels(cfg: Config) -> None:
+    """A dataset registered without clothes labels takes CAL only from a pseudo-label source (the data's own
+    check, every identity wearing one clothes id, follows when the dataset is read: training/build.py)."""
+    from ccvid.catalog import get_dataset
+    if cfg.cal.enabled and cfg.cal.clothes_labels == "annotated" and not get_dataset(cfg.data.dataset).clothes_labels:
+        raise ConfigError(no_clothes_labels(cfg.data.dataset))
+
+
+def no_clothes_labels(dataset: str) -> str:
+    """The one line that refuses CAL on annotated clothes labels a dataset does not have."""
+    return (f"cal.clothes_labels annotated: data.dataset {dataset} has no clothes labels; --cal needs a pseudo-label "
+            "source: cal.clothes_labels=cluster | colour | camera")
 
 
 def _device(name: str) -> None:

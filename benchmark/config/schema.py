@@ -157,6 +157,12 @@ class CALConfig:
     # memory variant: last (the reference's: each raw feature written in batch order, so the last sample of a
     # class wins) | mean (the mean of the class's L2-normalised features in the batch)
     memory_write: str = choice("last", "benchmark.engine.losses:MEMORY_WRITES")
+    # the clothes classes CAL and the clothes classifier use: annotated (the dataset's) | cluster (the model's
+    # tracklet features clustered within each identity) | colour (upper / lower body colours, clustered) |
+    # camera (identity x camera); from the training split only (docs/pseudo-labels.md)
+    clothes_labels: str = choice("annotated", "benchmark.engine.pseudo_labels:CLOTHES_LABEL_SOURCES")
+    # cluster: the labels are computed at cal.start_epoch and again every N epochs after it (0: never again)
+    relabel_every: int = at_least(0, 0)
 
 
 @dataclass

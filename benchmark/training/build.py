@@ -20,7 +20,7 @@ from ccvid import ReIDDataset
 from temporal_models import build_model, resolve_weights, sha256_file
 
 from ..config import Config, ConfigError
-from . import distributed
+from . import clothes_labels, distributed
 from .loaders import load_dataset, train_loader
 from .trainer import Heads, Trainer
 
@@ -67,6 +67,7 @@ class TrainingParts:
     trainer: Trainer
     weights: Dict[str, Optional[str]]  # the pretrained file and its SHA-256 (None without one)
     data_s: float                       # seconds spent reading the dataset and building its loader
+    clothes_labels: Optional[clothes_labels.ClothesLabels] = None  # pseudo outfits (cal.clothes_labels)
 
 
 def build_training(cfg: Config, device: torch.device) -> TrainingParts:
@@ -78,7 +79,10 @@ def build_training(cfg: Config, device: torch.device) -> TrainingParts:
     data = load_dataset(cfg)
     if several and distributed.is_main():
         torch.distributed.barrier()
-    loader = train_loader(cfg, data)
+    pseudo = clothes_labels.prepare(cfg, data)  # None: the dataset's own clothes labels, as always
+    if pseudo is not None:
+        data = pseudo.data
+    loader = train_loader(cfg, data if pseudo is None else pseudo.indexed)
     data_s = time.perf_counter() - t0
     require_batches(cfg, data, loader)
     model, heads = build_model_and_heads(cfg, data, device)
@@ -93,9 +97,12 @@ def build_training(cfg: Config, device: torch.device) -> TrainingParts:
         trained = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     trainer = Trainer(cfg, trained, heads, torch.from_numpy(data.pid2clothes), device)
+    if pseudo is not None:
+        trainer.clothes_of = torch.as_tensor(pseudo.labels, dtype=torch.long, device=device)
     if several:
         own = {id(p) for p in model.parameters()}
         trainer.sync = lambda optimizer: distributed.average_gradients(
             [p for g in optimizer.param_groups for p in g["params"] if id(p) not in own])
     return TrainingParts(data, loader, model, trainer,
-                         {"weights": weights, "weights_sha256": sha256_file(weights) if weights else None}, data_s)
+                         {"weights": weights, "weights_sha256": sha256_file(weights) if weights else None}, data_s,
+                         pseudo)

@@ -19,7 +19,7 @@ from ..config.ablations import objective_name
 from ..evaluation import format_table, reference_selection
 from ..evaluation.selection import SELECTION_SCORES
 from ..records import RunRecord, git_state, machine, new_run_id, now_iso, package_versions, read_record, write_record
-from . import distributed
+from . import clothes_labels, distributed
 from .build import build_training, pick_device
 from .checkpoint import OPTIMISER_STATES, atomic_save, read_training_state, restore_training_state, training_state
 from .rundir import FILES, CheckpointError, RunFolder
@@ -83,6 +83,7 @@ class Session:
         self.t_data = parts.data_s
         self.data, self.train, self.model, self.trainer = parts.data, parts.loader, parts.model, parts.trainer
         self.weights = parts.weights
+        self.pseudo = parts.clothes_labels  # pseudo outfits (cal.clothes_labels); None: the dataset's own
         d = self.data
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.epoch = 0
@@ -107,6 +108,7 @@ class Session:
             self._evaluate_epoch()
         while self.epoch < min(epochs, total):
             lr = self.trainer.optimizer.param_groups[0]["lr"]
+            clothes_labels.refresh(self.pseudo, self.cfg, self.model, self.trainer, self.device, self.epoch)
             t0 = time.perf_counter()
             try:
                 logs = self.trainer.train_epoch(self.train, self.epoch)
@@ -171,7 +173,7 @@ class Session:
             return
         state = training_state(self.model, self.trainer, epoch=self.epoch, pending_eval=self._pending_eval,
                                history=self.history, metrics=self.metrics, forked_at=self.forked_at,
-                               timings=self._timings())
+                               timings=self._timings(), **clothes_labels.state(self.pseudo))
         atomic_save(state, self.folder.file("state"))
         if best:
             atomic_save(state, self.folder.file("best"))
@@ -182,6 +184,7 @@ class Session:
             self.folder.write_scalars([])
             return
         state = read_training_state(path, self.device)
+        clothes_labels.restore(self.pseudo, self.trainer, state.get("clothes_labels"))  # resized before loading
         restore_training_state(state, self.model, self.trainer)
         self.epoch, self._pending_eval = state["epoch"], state["pending_eval"]
         self.history, self.metrics, self.forked_at = state["history"], state["metrics"], state["forked_at"]
@@ -196,6 +199,7 @@ class Session:
         other.model = copy.deepcopy(self.model)
         heads = copy.deepcopy(self.trainer.heads)
         other.trainer = Trainer(other.cfg, other.model, heads, self.trainer.pid2clothes, self.device)
+        other.trainer.clothes_of, other.pseudo = self.trainer.clothes_of, copy.deepcopy(self.pseudo)
         for name in OPTIMISER_STATES:
             getattr(other.trainer, name).load_state_dict(copy.deepcopy(getattr(self.trainer, name).state_dict()))
         other.history = copy.deepcopy(self.history)
@@ -264,10 +268,11 @@ class Session:
 
     def _record(self, checkpoint: Optional[str] = None, status: str = "complete",
                 error: Optional[str] = None) -> RunRecord:
-        cfg, data = self.cfg, self.data
+        cfg, data = self.cfg, self.data if self.pseudo is None else self.pseudo.data  # the outfits trained on last
         return RunRecord(
             run_id=self.folder.run_id, created=now_iso(), config=cfg.to_dict(), status=status, error=error,
             dataset={"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
+                     **({"pseudo_clothes": self.pseudo.summary()} if self.pseudo is not None else {}),
                      "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
             model={"name": cfg.model.name, "backbone": cfg.model.backbone, "parameters": self.n_params,
                    "pretrained": cfg.model.pretrained, **self.weights},

@@ -92,6 +92,24 @@ class Trainer:
         self.amp_dtype = PRECISIONS[precision]
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.sync = None  # several processes: averages the gradients DistributedDataParallel does not own
+        # pseudo clothes labels (cal.clothes_labels != annotated): the loader's clothes are training-tracklet
+        # indices, mapped here to their current outfit; None (annotated): the loader's labels as they are
+        self.clothes_of: Optional[torch.Tensor] = None
+
+    def set_clothes_labels(self, labels, pid2clothes) -> None:
+        """Pseudo outfits of the training tracklets (by index) and the identities' outfits: the clothes
+        classifier (and the memory of memory-bank CAL) is rebuilt at the new number of classes, with a fresh
+        optimiser, since outfit numbers from another clustering mean nothing to the old one."""
+        self.clothes_of = torch.as_tensor(labels, dtype=torch.long, device=self.device)
+        self.pid2clothes = torch.as_tensor(pid2clothes, dtype=torch.float32, device=self.device)
+        heads, num = self.heads, self.pid2clothes.shape[1]
+        dim = heads.clothes_classifier.weight.shape[1]
+        heads.clothes_classifier = NormalizedClassifier(dim, num).to(self.device)
+        heads.clothes_memory = torch.zeros(num, dim, device=self.device)
+        heads.clothes_memory_filled = torch.zeros(num, dtype=torch.bool, device=self.device)
+        o = self.cfg.optim
+        self.clothes_optimizer = build_optimizer(o.optimizer, heads.clothes_classifier.parameters(),
+                                                 lr=o.clothes_lr or o.lr, weight_decay=o.weight_decay)
 
     def _autocast(self):
         """Mixed precision for the forward pass and the losses (none in fp32: today's exact path)."""
@@ -173,7 +191,10 @@ class Trainer:
             clips = clips.decode(self.device)
         mean, std = NORMALIZATIONS[self.cfg.data.normalize]
         clips = self.augment(normalize_clips(clips.to(self.device, non_blocking=True), mean, std), epoch, iteration)
-        return clips, pids.to(self.device), clothes.to(self.device)
+        clothes = clothes.to(self.device)
+        if self.clothes_of is not None:  # pseudo labels: the loader gave tracklet indices
+            clothes = self.clothes_of[clothes]
+        return clips, pids.to(self.device), clothes
 
     def train_epoch(self, loader, epoch: int, on_step: Optional[Callable[["StepTimes"], bool]] = None
                     ) -> Dict[str, float]:

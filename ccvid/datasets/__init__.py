@@ -15,6 +15,8 @@ from __future__ import annotations
 # imported in the order `benchmark datasets` lists them: video, image, generated
 from .ccvid import read_ccvid
 from .mevid import read_mevid
+from .vccr import read_vccr
+from .mars import read_mars
 from .ltcc import read_ltcc
 from .prcc import read_prcc
 from .vcclothes import read_vcclothes, read_vcclothes_cc, read_vcclothes_sc
@@ -22,5 +24,5 @@ from .last import read_last
 from .deepchange import read_deepchange
 from .embedded import read_embedded
 
-__all__ = ["read_ccvid", "read_deepchange", "read_embedded", "read_last", "read_ltcc", "read_mevid", "read_prcc",
-           "read_vcclothes", "read_vcclothes_cc", "read_vcclothes_sc"]
+__all__ = ["read_ccvid", "read_deepchange", "read_embedded", "read_last", "read_ltcc", "read_mars", "read_mevid",
+           "read_prcc", "read_vcclothes", "read_vcclothes_cc", "read_vcclothes_sc", "read_vccr"]

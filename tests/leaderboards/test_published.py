@@ -39,7 +39,8 @@ def test_shipped_files_load_with_source_selection_and_evaluation():
         per_file.setdefault(os.path.basename(r.file), []).append(r)
         assert r.source and r.selection and r.evaluation and r.label
         assert r.metrics, r.label
-    assert sorted(per_file) == ["cal_cvpr2022.yaml", "eva02l_iccv2025.yaml", "mevid_wacv2023.yaml"]
+    assert sorted(per_file) == ["cal_cvpr2022.yaml", "eva02l_iccv2025.yaml", "mevid_wacv2023.yaml",
+                                "vccr_baselines.yaml"]
     assert len(per_file["cal_cvpr2022.yaml"]) == 41
     assert {(r.label, r.metrics["general"]["top1"]) for r in per_file["mevid_wacv2023.yaml"]} == {
         ("CAL", 52.5), ("TCLNet", 48.1), ("AP3D", 39.6)}
