@@ -28,7 +28,7 @@ from ccvid.base import UserError
 from ..config import Config
 from ..tools.cluster import EXECUTORS, load_submitit, logs_folder, make_executor, outcome, submit
 from ..tools.sweep import (Cell, LockHeld, RecordIndex, Spec, describe, identity, lock_holder, read_spec, release,
-                           take_lock)
+                           release_if_mine, take_lock)
 from . import run as run_command
 from .common import CLIError, add_examples, build_config, formatter, progress_parent, say, setup_console
 
@@ -222,7 +222,11 @@ def job(planned: Planned, runs_dir: str, stale: float):
     setup_console(progress=False)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
-    return run_one(planned, RecordIndex(runs_dir), runs_dir, stale)
+    try:
+        return run_one(planned, RecordIndex(runs_dir), runs_dir, stale)
+    except KeyboardInterrupt:  # the stop may land between taking the lock and the guard that releases it
+        release_if_mine(runs_dir, planned.identity)
+        raise
 
 
 def _stop(signum, frame):

@@ -360,13 +360,28 @@ def describe(holder: Dict[str, Any]) -> str:
 
 def _create(path: str, ident: str, name: str) -> None:
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    written = False
     try:
         body = {"host": socket.gethostname(), "pid": os.getpid(), "started": now_iso(), "time": time.time(),
                 "run": name, "identity": ident}
         os.write(fd, (json.dumps(body) + "\n").encode("utf-8"))
         os.fsync(fd)
+        written = True
     finally:
         os.close(fd)
+        if not written:  # stopped (SIGTERM, Ctrl-C) half way: leave no lock that nobody holds
+            os.remove(path)
+
+
+def release_if_mine(runs_dir: str, ident: str) -> None:
+    """Remove the run's lock when this process holds it (a job stopped between taking and guarding it)."""
+    path = lock_path(runs_dir, ident)
+    try:
+        _, holder, _ = _read(path)
+    except (OSError, ValueError):
+        return
+    if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+        release(path)
 
 
 def _read(path: str) -> Tuple[str, Dict[str, Any], float]:

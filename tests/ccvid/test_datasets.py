@@ -424,7 +424,8 @@ def test_catalog_entries_match_readers(ltcc, prcc, vcclothes, last, deepchange, 
     roots = {"ltcc": ltcc, "prcc": prcc, "vcclothes": vcclothes, "vcclothes_sc": vcclothes,
              "vcclothes_cc": vcclothes, "last": last, "deepchange": deepchange, "mevid": mevid,
              "ccvid": ccvid_tree}
-    assert set(DATASETS) == set(roots) | {"embedded"}
+    # mars and vccr are read on their own fixtures: tests/ccvid/test_mars.py, tests/ccvid/test_vccr.py
+    assert set(DATASETS) == set(roots) | {"embedded", "mars", "vccr"}
     for name, root in roots.items():
         info = get_dataset(name)
         data = read_dataset(name, str(root))
@@ -437,7 +438,7 @@ def test_catalog_unknown_name_and_option(ltcc):
     with pytest.raises(UnknownNameError, match=r"unknown dataset 'ltc'; did you mean 'ltcc'\?$"):
         get_dataset("ltc")
     with pytest.raises(UnknownNameError, match=r"unknown dataset 'zzz' \(known: ccvid, deepchange, embedded, last, "
-                                               r"ltcc, mevid, prcc, vcclothes"):
+                                               r"ltcc, mars, mevid, prcc, vcclothes"):
         read_dataset("zzz", str(ltcc))
     with pytest.raises(DatasetError, match=r"ltcc: unknown option\(s\) split \(accepted: none\)"):
         read_dataset("ltcc", str(ltcc), split="val")

@@ -270,3 +270,22 @@ def test_executor_flags_that_do_not_go_together(tmp_path, cache, capsys):
                                                             "submitit-local submits them")]:
         code, out, err = sweep([spec, *args], capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_stop_while_the_lock_is_being_taken_leaves_no_lock(tmp_path, monkeypatch):
+    """SIGTERM may land inside take_lock (seen in CI: during the lock's fsync) or just after it returns."""
+    from benchmark.tools import sweep as sweep_tools
+
+    def stopped(fd):
+        raise KeyboardInterrupt("stopped by SIGTERM")
+
+    monkeypatch.setattr(sweep_tools.os, "fsync", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        sweep_tools.take_lock(str(tmp_path), "abc", "run", 86400.0)
+    assert not os.path.exists(lock_path(str(tmp_path), "abc"))
+    monkeypatch.undo()
+    mine, _ = sweep_tools.take_lock(str(tmp_path), "mine", "run", 86400.0)
+    theirs = hold_lock(tmp_path, "theirs")
+    sweep_tools.release_if_mine(str(tmp_path), "mine")
+    sweep_tools.release_if_mine(str(tmp_path), "theirs")
+    assert not os.path.exists(mine) and os.path.isfile(theirs)
