@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import List, Optional, Sequence, Type, Union
+from typing import Dict, List, Optional, Sequence, Type, Union
 
 import torch
 from torch import nn
@@ -159,16 +159,20 @@ def load_weights(model: nn.Module, pretrained: Union[str, None], arch: str) -> O
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    own = model.state_dict()
+    check_fit(model.state_dict(), state, path, arch)
+    model.load_state_dict(state)
+    return path
+
+
+def check_fit(own: Dict[str, torch.Tensor], state: Dict[str, torch.Tensor], path: str, what: str) -> None:
+    """A :class:`WeightsError` naming ``path`` unless ``state`` has exactly ``own``'s keys and shapes."""
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
         first = (missing or unexpected or wrong)[0]
-        raise WeightsError(f"{path}: weights do not fit {arch} (missing {len(missing)}, unexpected "
+        raise WeightsError(f"{path}: weights do not fit {what} (missing {len(missing)}, unexpected "
                            f"{len(unexpected)}, wrong shape {len(wrong)} keys; first: {first})")
-    model.load_state_dict(state)
-    return path
 
 
 @register_backbone("resnet50")

@@ -28,7 +28,7 @@ from torch import nn
 
 from ccvid.base import UserError, UnknownNameError, did_you_mean
 
-from .backbones import WeightsError
+from .backbones import WeightsError, check_fit
 from .registry import BACKBONES, Family
 
 PREFIX = "timm:"
@@ -125,13 +125,7 @@ def load_into(net: nn.Module, path: str, name: str) -> None:
     heads = classifier if isinstance(classifier, (list, tuple)) else (classifier,)
     own = net.state_dict()
     state = {k: v for k, v in state.items() if k in own or not any(k.startswith(h + ".") for h in heads)}
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        first = (missing or unexpected or wrong)[0]
-        raise WeightsError(f"{path}: weights do not fit timm:{name} (missing {len(missing)}, unexpected "
-                           f"{len(unexpected)}, wrong shape {len(wrong)} keys; first: {first})")
+    check_fit(own, state, path, f"timm:{name}")
     net.load_state_dict(state)
 
 

@@ -51,7 +51,7 @@ from torch import nn
 from ccvid.base import UserError
 from samplers.datasets import IMAGENET_MEAN, IMAGENET_STD
 
-from .backbones import IMAGENET_SPECS, WeightsError
+from .backbones import IMAGENET_SPECS, WeightsError, check_fit
 from .base import ModelOutput, TemporalModel
 from .heads import bn_neck
 from .registry import MODELS, register_model
@@ -164,14 +164,7 @@ def load_kinetics(net: nn.Module, spec: Optional[str], arch: str, classifier: st
         raise WeightsError(f"{path}: not a state dict of {arch} (tensors by name)")
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(classifier)}
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        first = (missing or unexpected or wrong)[0]
-        raise WeightsError(f"{path}: weights do not fit {arch} (missing {len(missing)}, unexpected "
-                           f"{len(unexpected)}, wrong shape {len(wrong)} keys; first: {first})")
+    check_fit(net.state_dict(), state, path, arch)
     net.load_state_dict(state)
     return path
 

@@ -216,13 +216,10 @@ def record_evaluation(checkpoint: str, cfg: Config, source: Dict[str, Any],
                       metrics: Dict[str, Optional[dict]]) -> Optional[str]:
     """Add an evaluation on another dataset to the ``record.json`` beside ``checkpoint`` (none there, or a failed
     run: None); an earlier evaluation of the same dataset, folder and checkpoint is replaced. Returns its path."""
-    from ..records import now_iso, read_record, write_record
+    from ..records import now_iso, write_record
 
-    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "record.json")
-    if not os.path.isfile(path):
-        return None
-    record = read_record(path)
-    if record.status != "complete":
+    record, path = _complete_record_beside(checkpoint)
+    if record is None:
         return None
     entry = {"dataset": cfg.data.dataset, "root": cfg.data.root, **source, "of_run": record.run_id,
              "of_dataset": record.config.get("data", {}).get("dataset"),
@@ -235,13 +232,21 @@ def record_evaluation(checkpoint: str, cfg: Config, source: Dict[str, Any],
 
 def record_variants(checkpoint: str, scores: Dict[str, Dict[str, Optional[dict]]]) -> Optional[str]:
     """Add test variants' metrics to the ``record.json`` beside ``checkpoint`` (none there: None); returns its path."""
-    from ..records import read_record, write_record
+    from ..records import write_record
 
-    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "record.json")
-    if not os.path.isfile(path):
-        return None
-    record = read_record(path)
-    if record.status != "complete":
+    record, path = _complete_record_beside(checkpoint)
+    if record is None:
         return None
     record.variants = {**record.variants, **scores}
     return write_record(record, os.path.dirname(path))
+
+
+def _complete_record_beside(checkpoint: str):
+    """(the complete run record beside ``checkpoint``, its path); (None, path) when there is none or it failed."""
+    from ..records import read_record
+
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "record.json")
+    if not os.path.isfile(path):
+        return None, path
+    record = read_record(path)
+    return (record if record.status == "complete" else None), path
