@@ -129,10 +129,7 @@ def main(args) -> int:
         outcome, text = run_one(planned, index, spec.runs_dir, stale)
         counts[outcome] += 1
         say(f"[{i}/{len(runs)}] {planned.label}: {text}")
-    say(f"sweep {spec.path}: {len(runs)} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-    if not args.no_leaderboard:
-        leaderboard(spec.runs_dir)
-    return 1 if counts["failed"] else 0
+    return summary(args, spec, len(runs), counts)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -269,7 +266,12 @@ def submit_sweep(args, spec: Spec, runs: List[Planned], index: RecordIndex, stal
         result, text = outcome(j)
         counts[result] += 1
         say(f"[{i}/{len(runs)}] {planned.label}: {text} (job {j.job_id})")
-    say(f"sweep {spec.path}: {len(runs)} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return summary(args, spec, len(runs), counts)
+
+
+def summary(args, spec: Spec, total: int, counts: Dict[str, int]) -> int:
+    """The sweep's last line (the counts of each outcome), its leaderboard unless --no-leaderboard; the exit status."""
+    say(f"sweep {spec.path}: {total} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     if not args.no_leaderboard:
         leaderboard(spec.runs_dir)
     return 1 if counts["failed"] else 0
