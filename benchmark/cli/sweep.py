@@ -54,6 +54,9 @@ SPEC_HELP = """spec (YAML):
   datasets:                       # optional (default: the config's own)
     - {dataset: ccvid, root: /data/CCVID}
   overrides: ["cal.epsilon=1.0"]  # optional, applied to every run
+  variants:                       # optional: named sets of KEY=VALUE words, one more axis of the matrix
+    annotated: []
+    cluster: ["cal.clothes_labels=cluster"]
   resources:                      # optional: each job of --executor slurm | submitit-local (one run, one process)
     partition: gpu                # Slurm partition
     gpus_per_node: 1              # 0 or 1
@@ -100,7 +103,7 @@ class Planned:
     cfg: Config
     warnings: List[str]
     identity: str
-    name: str                       # model-objective-dataset-sS
+    name: str                       # model-objective[-variant]-dataset-sS
     label: str                      # for progress lines
 
     def command(self) -> str:
@@ -149,7 +152,7 @@ def plan(spec: Spec) -> List[Planned]:
     several_configs, several_datasets = len(spec.configs) > 1, len(spec.datasets) > 1
     out, seen = [], set()
     for cell in cells:
-        tag = " ".join(filter(None, [cell.model, cell.objective, cell.dataset, f"seed {cell.seed}"]))
+        tag = " ".join(filter(None, [cell.model, cell.objective, cell.variant, cell.dataset, f"seed {cell.seed}"]))
         try:
             words = cell.words(spec.runs_dir, spec.overrides)
             cfg, warnings = compose_words(parser, words)
@@ -159,8 +162,10 @@ def plan(spec: Spec) -> List[Planned]:
         if ident in seen:
             continue
         seen.add(ident)
-        name = f"{cfg.model.name}-{cell.objective}-{cfg.data.dataset}-s{cfg.system.seed}"
-        label = " ".join([cfg.model.name, cell.objective] + [cfg.data.dataset] * several_datasets +
+        name = "-".join(filter(None, [cfg.model.name, cell.objective, cell.variant, cfg.data.dataset,
+                                      f"s{cfg.system.seed}"]))
+        label = " ".join([cfg.model.name, cell.objective] + [cell.variant] * bool(cell.variant) +
+                         [cfg.data.dataset] * several_datasets +
                          [f"[{cell.config_name}]"] * several_configs + [f"seed {cfg.system.seed}"])
         out.append(Planned(cell, words, cfg, list(warnings), ident, name, label))
     if len(out) < len(cells):

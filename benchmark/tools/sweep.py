@@ -10,6 +10,9 @@ A spec (YAML) names the matrix configs x datasets x seeds x models x objectives:
     datasets:                       # optional: data.dataset and data.root (default: the config's own)
       - {dataset: ccvid, root: /data/CCVID}
     overrides: ["cal.epsilon=1.0"]  # optional KEY=VALUE words, applied to every run
+    variants:                       # optional: named sets of KEY=VALUE words, one more axis of the matrix
+      annotated: []                 #   (an empty set: the config as it is)
+      cluster: ["cal.clothes_labels=cluster"]
     resources:                      # optional: each submitted job's share (--executor slurm | submitit-local)
       partition: gpu
       gpus_per_node: 1
@@ -52,7 +55,7 @@ from ..records import RecordError, now_iso, read_record, record_paths
 
 OBJECTIVES = tuple(NAMED_OBJECTIVES)
 REQUIRED = ("runs_dir", "configs", "objectives", "seeds")
-OPTIONAL = ("models", "datasets", "overrides", "resources")
+OPTIONAL = ("models", "datasets", "overrides", "variants", "resources")
 # what the matrix itself sets; an override of one of these would make the matrix lie
 MATRIX_FIELDS = {"model.name": "models", "system.seed": "seeds", "data.dataset": "datasets", "data.root": "datasets",
                  "system.runs_dir": "runs_dir", **{key: "objectives" for key in OBJECTIVE_FIELDS}}
@@ -76,6 +79,8 @@ class Cell:
     seed: int
     dataset: Optional[str] = None
     root: Optional[str] = None
+    variant: Optional[str] = None   # the name of the spec's variant (its words: ``variant_words``)
+    variant_words: Tuple[str, ...] = ()
 
     def words(self, runs_dir: str, overrides: List[str]) -> List[str]:
         """The ``benchmark run`` arguments of this run."""
@@ -85,7 +90,7 @@ class Cell:
         out += ["--seed", str(self.seed)]
         out += ["--dataset", self.dataset] if self.dataset else []
         out += ["--data-root", self.root] if self.root else []
-        out += ["--runs-dir", runs_dir, *overrides]
+        out += ["--runs-dir", runs_dir, *overrides, *self.variant_words]
         return out
 
 
@@ -99,13 +104,16 @@ class Spec:
     models: List[Optional[str]] = field(default_factory=lambda: [None])
     datasets: List[Optional[Tuple[str, Optional[str]]]] = field(default_factory=lambda: [None])
     overrides: List[str] = field(default_factory=list)
+    variants: Dict[str, Tuple[str, ...]] = field(default_factory=dict)   # name -> KEY=VALUE words
     resources: Dict[str, Any] = field(default_factory=dict)   # checked by :func:`_resources`
 
     def cells(self) -> List[Cell]:
-        """The matrix, paired where it helps a stopped sweep: configs, datasets, seeds, models, then id / cal."""
-        return [Cell(config_file(name), name, model, objective, seed, *(dataset or (None, None)))
+        """The matrix, paired where it helps a stopped sweep: configs, datasets, seeds, models, then id / cal,
+        then the variants."""
+        variants = list(self.variants.items()) or [(None, ())]
+        return [Cell(config_file(name), name, model, objective, seed, *(dataset or (None, None)), variant, words)
                 for name in self.configs for dataset in self.datasets for seed in self.seeds
-                for model in self.models for objective in self.objectives]
+                for model in self.models for objective in self.objectives for variant, words in variants]
 
 
 def read_spec(path: str) -> Spec:
@@ -134,7 +142,9 @@ def read_spec(path: str) -> Spec:
     if "datasets" in data:
         spec.datasets = _datasets(path, data)
     if "overrides" in data:
-        spec.overrides = _overrides(path, data)
+        spec.overrides = _overrides(path, data["overrides"], "overrides")
+    if "variants" in data:
+        spec.variants = _variants(path, data["variants"])
     if "resources" in data:
         spec.resources = _resources(path, data["resources"])
     return spec
@@ -198,16 +208,29 @@ def _datasets(path: str, data: Dict[str, Any]) -> List[Optional[Tuple[str, Optio
     return out
 
 
-def _overrides(path: str, data: Dict[str, Any]) -> List[str]:
+def _overrides(path: str, value: Any, key: str, empty_ok: bool = False) -> List[str]:
+    """KEY=VALUE words under ``key`` (``overrides``, or ``variants.NAME``), none of them a field the matrix sets."""
     from ..config import dotted_key
-    value = _list(path, data, "overrides")
+    value = _list(path, {key: value}, key) if not (empty_ok and value == []) else []
     for v in value:
         if not isinstance(v, str) or not OVERRIDE_WORD.match(v):
-            raise _error(path, "overrides", f"expected KEY=VALUE words, got {v!r}")
+            raise _error(path, key, f"expected KEY=VALUE words, got {v!r}")
         owner = MATRIX_FIELDS.get(dotted_key(v.split("=", 1)[0].strip()))
         if owner:
-            raise _error(path, "overrides", f"{v!r}: the matrix sets that field (use the key {owner!r})")
+            raise _error(path, key, f"{v!r}: the matrix sets that field (use the key {owner!r})")
     return value
+
+
+def _variants(path: str, value: Any) -> Dict[str, Tuple[str, ...]]:
+    """``variants:``: a mapping of names to lists of KEY=VALUE words (an empty list: the config as it is)."""
+    if not isinstance(value, dict) or not value:
+        raise _error(path, "variants", f"expected a mapping of names to lists of KEY=VALUE words, got {value!r}")
+    out = {}
+    for name, words in value.items():
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", name):
+            raise _error(path, "variants", f"expected names (letters, digits, _ . + -), got {name!r}")
+        out[name] = tuple(_overrides(path, words, f"variants.{name}", empty_ok=True))
+    return out
 
 
 # what each submitted job asks for (`benchmark sweep --executor slurm | submitit-local`); a job trains one run in

@@ -164,6 +164,13 @@ def test_a_failed_run_is_one_line_and_the_sweep_goes_on(tmp_path, cache, capsys,
     ({"datasets": [{"dataset": "ccvid", "path": "/x"}]}, "datasets: expected {dataset: NAME, root: FOLDER} items"),
     ({"overrides": ["seed=3"]}, "overrides: 'seed=3': the matrix sets that field (use the key 'seeds')"),
     ({"overrides": ["epochs"]}, "overrides: expected KEY=VALUE words, got 'epochs'"),
+    ({"variants": ["a"]}, "variants: expected a mapping of names to lists of KEY=VALUE words"),
+    ({"variants": {"a b": []}}, "variants: expected names (letters, digits, _ . + -), got 'a b'"),
+    ({"variants": {"x": ["seed=1"]}}, "variants.x: 'seed=1': the matrix sets that field (use the key 'seeds')"),
+    ({"variants": {"x": "cal.epsilon=1"}}, "variants.x: expected a list, got str"),
+    ({"variants": {"x": ["cal.clothes_labels=clusters"]}},
+     "run baseline id x seed 0 (config cpu): cal.clothes_labels: expected annotated, cluster, colour, camera, got "
+     "'clusters'; did you mean 'cluster'?"),
     ({"models": ["baseline", "nope"]}, "run nope id seed 0 (config cpu): model.name: unknown model 'nope'"),
     ({"overrides": TINY + ["num_ids=0"]}, "run baseline id seed 0 (config cpu): data.num_ids: must be >= 1, got 0"),
 ])
@@ -177,6 +184,17 @@ def test_a_bad_spec_is_one_line_naming_the_file_before_any_training(change, mess
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"benchmark: error: {spec}") and message in lines[0], err
     assert not runs.exists()
+
+
+def test_variants_are_one_more_axis_each_run_named_and_composed_with_its_words(tmp_path, cache, monkeypatch):
+    no_training(monkeypatch)
+    spec = write_spec(tmp_path, tmp_path / "runs", cache, models=["baseline"], objectives=["cal"],
+                      variants={"annotated": [], "colour": ["cal.clothes_labels=colour"]})
+    planned = plan(read_spec(spec))
+    assert [p.name for p in planned] == ["baseline-cal-annotated-embedded-s0", "baseline-cal-colour-embedded-s0"]
+    assert [p.cfg.cal.clothes_labels for p in planned] == ["annotated", "colour"]
+    assert planned[0].identity != planned[1].identity
+    assert planned[1].command().endswith("cal.clothes_labels=colour")
 
 
 def test_the_example_spec_is_the_model_zoo():
