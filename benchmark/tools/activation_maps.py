@@ -25,8 +25,9 @@ even frames through the first, the odd ones through the second). Models without 
 frame encoders from timm, ``frames_*``, and pytorchvideo's networks, ``x3d_*``, ``slowfast_r50``,
 ``mvit_b``) are refused with one line.
 
-The query tracklets are chosen deterministically (evenly spread over the query list, so two runs of
-the same test set get the same ones); the clip is the tracklet's first test clip, exactly as
+The query tracklets are chosen deterministically (evenly spread over the queries whose identity the gallery
+shows in other clothes, the case of the paper's Figure 5, or over all queries where clothes are unknown; so
+two runs of the same test set get the same ones); the clip is the tracklet's first test clip, exactly as
 ``benchmark test`` shows it to the model, and a few of its frames are drawn.
 
 :func:`activation_maps_from_checkpoint` is ``benchmark test RUN --activation-maps N`` (one PNG per
@@ -45,8 +46,8 @@ from ccvid.base import UserError
 from ccvid.files import write_atomically
 
 __all__ = ["ActivationMapError", "grad_cam", "normalise", "upsample", "blend", "frame_indices", "pick_queries",
-           "spatial_layers", "clip_cams", "TrackletMaps", "tracklet_maps", "draw_maps",
-           "activation_maps_from_checkpoint", "activation_pair", "SUPPORTED", "FRAMES"]
+           "clothes_changing_queries", "spatial_layers", "clip_cams", "TrackletMaps", "tracklet_maps",
+           "draw_maps", "activation_maps_from_checkpoint", "activation_pair", "SUPPORTED", "FRAMES"]
 
 FRAMES = 4                       # frames drawn per tracklet
 ALPHA = 0.5                      # weight of the colour map in the blend
@@ -131,14 +132,31 @@ def frame_indices(length: int, count: int = FRAMES) -> List[int]:
     return sorted({int(round(x)) for x in np.linspace(0, length - 1, min(count, length))})
 
 
-def pick_queries(num_queries: int, n: int) -> List[int]:
-    """``n`` query indices spread evenly over a query list of ``num_queries`` (all when it is shorter):
-    deterministic, so two runs of one test set draw the same tracklets."""
+def pick_queries(num_queries: int, n: int, eligible: Optional[Sequence[int]] = None) -> List[int]:
+    """``n`` query indices spread evenly over ``eligible`` ones first (the clothes-changing queries,
+    :func:`clothes_changing_queries`), then, where they are too few, over the others of a query list of
+    ``num_queries`` (all of it when it is shorter than ``n``): deterministic, so two runs of one test set
+    draw the same tracklets."""
     if n < 1:
         raise ActivationMapError(f"expected a number of query tracklets >= 1, got {n}")
     if num_queries < 1:
         raise ActivationMapError("the test set has no query tracklet")
-    return sorted({int(round(x)) for x in np.linspace(0, num_queries - 1, min(n, num_queries))})
+    first = sorted(set(eligible or ()))
+    rest = sorted(set(range(num_queries)) - set(first))
+    out: List[int] = []
+    for pool in (first, rest):
+        k = min(n - len(out), len(pool))
+        out += [pool[int(round(x))] for x in np.linspace(0, len(pool) - 1, k)] if k > 0 else []
+    return sorted(set(out))
+
+
+def clothes_changing_queries(query: Sequence[Any], gallery: Sequence[Any]) -> List[int]:
+    """Indices of the queries whose identity appears in the gallery in other clothes (what the paper's Figure 5
+    shows: the case CAL is for); empty when the test set has no clothes labels to tell."""
+    worn: dict = {}
+    for g in gallery:
+        worn.setdefault(g.pid, set()).add(g.clothes)
+    return [i for i, q in enumerate(query) if worn.get(q.pid, set()) - {q.clothes}]
 
 
 # ----------------------------------------------------------------------------- hooks (torch)
@@ -362,7 +380,8 @@ def activation_maps_from_checkpoint(path: str, queries: int, out_dir: Optional[s
     folder = _out_folder(out_dir or os.path.join(os.path.dirname(os.path.abspath(path)), FOLDER))
     label = run_label(path, cfg)
     written = []
-    for maps in tracklet_maps(model, cfg, data.query, pick_queries(len(data.query), queries), device):
+    chosen = pick_queries(len(data.query), queries, clothes_changing_queries(data.query, data.gallery))
+    for maps in tracklet_maps(model, cfg, data.query, chosen, device):
         written.append(draw_maps([(label, maps)], os.path.join(folder, picture_name(maps)),
                                  _title(maps.item, maps.query)))
     return written
@@ -385,7 +404,7 @@ def activation_pair(run_a: str, run_b: str, queries: int, out_dir: str) -> List[
     model_a, cfg_a, data_a, device, path_a = _saved(run_a)
     model_b, cfg_b, data_b, _, path_b = _saved(run_b)
     _same_queries(data_a.query, data_b.query, run_a, run_b)
-    chosen = pick_queries(len(data_a.query), queries)
+    chosen = pick_queries(len(data_a.query), queries, clothes_changing_queries(data_a.query, data_a.gallery))
     maps_a = tracklet_maps(model_a, cfg_a, data_a.query, chosen, device)
     maps_b = tracklet_maps(model_b, cfg_b, data_b.query, chosen, device)
     folder = _out_folder(out_dir)

@@ -9,8 +9,8 @@ from PIL import Image
 
 from benchmark.cli import main
 from benchmark.tools.activation_maps import (
-    SUPPORTED, ActivationMapError, blend, clip_cams, frame_indices, grad_cam, normalise, pick_queries, spatial_layers,
-    upsample)
+    SUPPORTED, ActivationMapError, blend, clip_cams, clothes_changing_queries, frame_indices, grad_cam, normalise,
+    pick_queries, spatial_layers, upsample)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -64,6 +64,17 @@ def test_frames_and_queries_are_spread_evenly():
     assert pick_queries(10, 3) == [0, 4, 9] and pick_queries(2, 5) == [0, 1]
     with pytest.raises(ActivationMapError, match=">= 1"):
         pick_queries(10, 0)
+
+
+def test_clothes_changing_queries_come_first_when_the_gallery_tells():
+    from types import SimpleNamespace as T
+    query = [T(pid=1, clothes=0), T(pid=1, clothes=1), T(pid=2, clothes=3), T(pid=3, clothes=4)]
+    gallery = [T(pid=1, clothes=0), T(pid=2, clothes=3), T(pid=3, clothes=5)]
+    cc = clothes_changing_queries(query, gallery)
+    assert cc == [1, 3]                                   # id 1 in clothes 1 and id 3 meet other clothes
+    assert pick_queries(4, 1, cc) == [1] and pick_queries(4, 2, cc) == [1, 3]
+    assert pick_queries(4, 3, cc) == [0, 1, 3] and pick_queries(4, 9, cc) == [0, 1, 2, 3]  # then the others
+    assert pick_queries(4, 2, []) == [0, 3]               # no clothes-changing query: all of them
 
 
 # ----------------------------------------------------------------------------- hooks
