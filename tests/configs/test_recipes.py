@@ -68,6 +68,9 @@ RECIPES = {
                      "optim.optimizer": "sgd", "optim.lr": 2e-5, "optim.weight_decay": 0.05, "optim.epochs": 100,
                      "optim.lr_steps": [40, 60], "loss.triplet_weight": 1.0, "loss.triplet_margin": 0.3,
                      "loss.triplet_distance": "euclidean", "eval.every": 2, "eval.selection_rule": "cc-top1"},
+    # ours, not published: the paper's video recipe on MARS (identities only) with CAL on clustered pseudo outfits
+    "mars/baseline": {**VIDEO, "data.dataset": "mars", "model.name": "baseline", "cal.clothes_labels": "cluster",
+                      "cal.relabel_every": 10, "eval.selection_rule": None},
     "ltcc/image": {**IMAGE, "data.dataset": "ltcc"},
     "prcc/image": {**IMAGE, "data.dataset": "prcc"},
     "vcclothes/image": {**IMAGE, "data.dataset": "vcclothes"},  # its SC / CC: evaluations of its best.pt
