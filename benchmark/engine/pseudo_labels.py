@@ -11,8 +11,9 @@
 
 Within an identity, tracklets are clustered agglomeratively (average linkage, scikit-learn) until the
 clusters are farther apart than a cut (:func:`cut_distance`: :data:`RELATIVE_CUT` x the median distance
-between tracklets of *different* identities, the scale of "another outfit" in the features at hand), so the
-number of outfits per identity follows from the data, never fixed. Nothing here reads
+between two tracklets of one identity, pooled over identities, the scale that separates "same outfit" from
+"another outfit" in the features at hand), so the number of outfits per identity follows from the data,
+never fixed. Nothing here reads
 the query or the gallery, and nothing draws random numbers. :func:`agreement` scores pseudo labels against
 the true ones (adjusted Rand index within identities, purity), where a dataset has them.
 
@@ -29,8 +30,8 @@ import numpy as np
 from ccvid.records import ReIDDataset, Tracklet, build_pid2clothes
 
 CLOTHES_LABEL_SOURCES = ("annotated", "cluster", "colour", "camera")
-# within an identity, clusters closer than this share of the median distance between tracklets of different
-# identities merge (chosen on a 8-identity embedded set of seed 0: ARI 0.84 for colours; 0.6 gave 0.72, 0.8 0.85)
+# within an identity, clusters closer than this share of the median distance between two tracklets of one identity
+# merge (chosen on the training split of the validation set, seed 0: docs/pseudo-labels.md)
 RELATIVE_CUT = 0.75
 COLOUR_FRAMES = 4          # frames per tracklet read for its colour statistics
 COLOUR_SIZE = (64, 32)     # (height, width) they are read at
@@ -122,15 +123,22 @@ def colour_statistics(train: Sequence[Tracklet], frames: int = COLOUR_FRAMES,
 
 
 def cut_distance(x: np.ndarray, pids: np.ndarray, metric: str, factor: float = RELATIVE_CUT) -> float:
-    """``factor`` x the median distance between tracklets of different identities (most of which wear different
-    clothes): the scale of "another outfit" in these features, so one rule serves colours and model features.
-    At most 4,096 tracklets (every k-th) enter the median."""
+    """``factor`` x the median distance between two tracklets of one identity, pooled over all identities.
+
+    Most identities of a clothes-changing training set wear several outfits, so the pairs of one identity mix
+    "same outfit" (near) and "another outfit" (far), and a cut below their median separates the two, in any
+    features: colour signatures, or a model's, which an identity loss has pulled together within identities
+    (the median distance between *different* identities, the first rule tried, put every identity in one
+    outfit there: docs/pseudo-labels.md). At most 4,096 tracklets (every k-th) enter the median."""
     from sklearn.metrics import pairwise_distances
 
     rows = np.arange(0, len(x), max(1, len(x) // 4096))
-    d = pairwise_distances(x[rows], metric=metric)
-    other = pids[rows][:, None] != pids[rows][None, :]
-    return float(factor * np.median(d[other])) if other.any() else 0.0
+    within = []
+    for p in np.unique(pids[rows]):
+        own = rows[pids[rows] == p]
+        if len(own) > 1:
+            within.append(pairwise_distances(x[own], metric=metric)[np.triu_indices(len(own), 1)])
+    return float(factor * np.median(np.concatenate(within))) if within else 0.0
 
 
 def _outfits_of_one(x: np.ndarray, metric: str, cut: float) -> np.ndarray:
