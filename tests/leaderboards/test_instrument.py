@@ -4,15 +4,16 @@ from leaderboards.cli import main
 from leaderboards.instrument import Runs, page, targets
 
 
-def rec(model, objective, seed, cc, gen_top1=0.8, variants=None, instrument="embedded-v3"):
+def rec(model, objective, seed, cc, gen_top1=0.8, variants=None, instrument="embedded-v3", labels="annotated",
+        val_ids=0, pseudo=None):
     cal = objective == "cal"
     return RunRecord.from_dict({
         "format": "ccreid-bench/run-record/3", "objective": objective,
-        "config": {"data": {"dataset": "embedded"}, "model": {"name": model}, "cal": {"enabled": cal},
-                   "system": {"seed": seed}},
-        "dataset": {"name": "embedded", "instrument": instrument},
+        "config": {"data": {"dataset": "embedded", "val_ids": val_ids}, "model": {"name": model},
+                   "cal": {"enabled": cal, "clothes_labels": labels}, "system": {"seed": seed}},
+        "dataset": {"name": "embedded", "instrument": instrument, **({"pseudo_clothes": pseudo} if pseudo else {})},
         "metrics": {"general": {"top1": gen_top1, "mAP": 0.5}, "cc": {"top1": cc, "mAP": cc}},
-        "variants": variants or {}, "timings": {"train_s": 60.0}})
+        "variants": variants or {}, "timings": {"train_s": 60.0, "total_s": 100.0}})
 
 
 def zoo():
@@ -53,3 +54,24 @@ def test_the_page_counts_its_targets_and_leaves_other_versions_out(tmp_path, cap
         (folder / str(i) / "record.json").write_text(__import__("json").dumps(r.to_dict()))
     assert main([str(folder), "--instrument-page", str(tmp_path / "page.md")]) == 0
     assert (tmp_path / "page.md").read_text().startswith("# The embedded instrument (embedded-v3)")
+
+
+def test_pseudo_labels_are_their_own_rows_and_their_share_of_cal_gain_is_a_target():
+    share_target = "C2D: CAL on cluster pseudo labels keeps >= 70% of CAL's CC-mAP gain with the true labels"
+    records = zoo()
+    for seed, gain in zip((0, 1, 2), (0.03, 0.04, 0.05)):  # true-label CAL gains +5.0 on every seed
+        whole = 0.30 + 0.01 * seed
+        info = {"source": "cluster", "classes": 300, "ari": 0.6, "purity": 0.9, "seconds": 4.0}
+        records.append(rec("baseline", "cal", seed, whole + gain, labels="cluster", pseudo=info))
+        records.append(rec("baseline", "cal", seed, 0.99, val_ids=40))  # a validation run: never a test result
+    runs = Runs(records, "embedded-v3")
+    rounded = {k: {s: round(v, 6) for s, v in runs.values(("baseline", k)).items()} for k in ("cal", "cal:cluster")}
+    assert rounded == {"cal": {0: 35.0, 1: 36.0, 2: 37.0}, "cal:cluster": {0: 33.0, 1: 35.0, 2: 37.0}}
+    found = {t.what: t for t in targets(runs)}
+    assert found[share_target].met is True and found[share_target].measured == "80% (+4.0 of +5.0; seeds 0, 1, 2)"
+    text = page(records, "embedded-v3", "leaderboard x --instrument-page y.md")
+    assert "## CAL without clothes labels: pseudo outfits (C2D)" in text and "99.0" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| cluster"))
+    assert "+4.0 (s0: +3.0, s1: +4.0, s2: +5.0)" in row and "60.0 ± 0.0" in row and "4.0 ± 0.0 %" in row
+    low = [rec("baseline", "cal", s, 0.30 + 0.01 * s + 0.01, labels="cluster") for s in (0, 1, 2)]
+    assert {t.what: t for t in targets(Runs(zoo() + low, "embedded-v3"))}[share_target].met is False  # 20%
