@@ -10,6 +10,7 @@ pytest.importorskip("timm")
 
 HEADS = ("frames_mean", "frames_attention", "frames_transformer")
 VIT = "timm:test_vit"  # timm's 0.3M-parameter test ViT (random init): 64-d tokens, one class token
+CNN = "timm:test_resnet"  # timm's 0.4M-parameter test ResNet (random init): a 96-channel map, no class token
 
 
 def clips(b=2, t=4, h=64, w=32):
@@ -20,8 +21,9 @@ def clips(b=2, t=4, h=64, w=32):
 @pytest.mark.parametrize("name", HEADS)
 @pytest.mark.parametrize("backbone, pool, dim", [(VIT, "auto", 64), (VIT, "cls", 64), (VIT, "avg", 64),
                                                  (VIT, "max", 64), (VIT, "cls+avg", 128),
-                                                 ("resnet_tiny", "auto", 128), ("resnet_tiny", "avg", 128)])
-def test_each_head_gives_the_suites_output_on_a_vit_and_a_resnet(name, backbone, pool, dim):
+                                                 ("resnet_tiny", "auto", 128), ("resnet_tiny", "avg", 128),
+                                                 (CNN, "auto", 96), (CNN, "avg", 96), (CNN, "max", 96)])
+def test_each_head_gives_the_suites_output_on_a_vit_and_a_cnn(name, backbone, pool, dim):
     torch.manual_seed(0)
     model = build_model(name, backbone, seq_len=4, img_size=(64, 32), frame_pool=pool)
     out = model(clips())
@@ -67,9 +69,10 @@ def test_pools_read_the_class_token_or_the_patches():
         frames), pre_logits=True))
 
 
-def test_a_resnet_has_no_class_token():
+@pytest.mark.parametrize("backbone", ["resnet_tiny", CNN])
+def test_a_resnet_has_no_class_token(backbone):
     with pytest.raises(UserError, match="no class token"):
-        build_model("frames_mean", "resnet_tiny", frame_pool="cls")
+        build_model("frames_mean", backbone, frame_pool="cls", img_size=(64, 32))
 
 
 def test_attention_weights_are_a_softmax_over_frames():
