@@ -45,8 +45,8 @@ from benchmark.records import RunRecord
 from ccvid.base import UserError
 from ccvid.catalog import DATASETS, get_dataset
 
-from .tables import (DEFAULT_COLUMNS, PROTOCOL_NAMES, _defaults, _metric, _show, column_header, config_of, fmt,
-                     group_experiments, mean_std)
+from .tables import (DEFAULT_COLUMNS, PROTOCOL_NAMES, _defaults, _metric, _show, backbone_shown, column_header,
+                     config_of, fmt, group_experiments, mean_std)
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "published")
 PROTOCOLS = PROTOCOL_NAMES
@@ -306,7 +306,7 @@ def comparison_rows(records: List[RunRecord], published: List[PublishedRow],
             pub = row.value(p, m)
             cells += [fmt(values), *_published_cells(pub, values, row.scored)]
         label = row.label + (f" (= {row.gain_over} + printed gain)" if row.derived else "")
-        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], objective_of(runs[0]),
+        rows.append([cfg["data.dataset"], cfg["model.name"], backbone_shown(cfg, runs[0]), objective_of(runs[0]),
                      *[_show(cfg[k]) for k in varying], len(runs), label, row.short, row.selection, row.scored,
                      *cells])
     return headers, rows

@@ -94,6 +94,12 @@ def _defaults() -> Dict[str, Any]:
     return {**_config_defaults(), "data.instrument": INSTRUMENT}
 
 
+def backbone_shown(cfg: Dict[str, Any], record: RunRecord) -> str:
+    """The backbone column: what the record says the model ran on (``own`` for a model that brings its own
+    network, where ``model.backbone`` is a placeholder it ignores), else the config's."""
+    return record.model.get("backbone") or cfg["model.backbone"]
+
+
 def experiment_key(record: RunRecord, varying: Sequence[str]) -> Tuple:
     """What defines an experiment; CAL's own settings read "-" for runs without CAL."""
     cfg = config_of(record)
@@ -169,7 +175,7 @@ def leaderboard_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS,
         kept = [] if selection == "last" else [
             ",".join(sorted({r.reference_selection["rule"] for r in runs})),
             ",".join(str(r.reference_selection["epoch"]) for r in runs)]
-        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"],
+        rows.append([cfg["data.dataset"], cfg["model.name"], backbone_shown(cfg, runs[0]),
                      "yes" if cfg["cal.enabled"] else "no", *[_show(cfg[k]) for k in varying], len(runs), *kept,
                      *[fmt([_metric(r, p, m, selection) for r in runs]) for p, m in columns],
                      f"{statistics.fmean(r.timings['train_s'] for r in runs) / 60:.1f}"])
@@ -216,8 +222,8 @@ def cal_gain_rows(records: List[RunRecord], columns=DEFAULT_COLUMNS) -> Tuple[Li
         per_seed = ", ".join(
             f"s{s}: {100 * d:+.1f}" if d is not None else f"s{s}: undefined"
             for s, d in ((s, _diff(_metric(a, 'cc', 'mAP'), _metric(b, 'cc', 'mAP'))) for s, a, b in pairs))
-        rows.append([cfg["data.dataset"], cfg["model.name"], cfg["model.backbone"], *[_show(cfg[k]) for k in varying],
-                     len(pairs), *deltas, per_seed])
+        rows.append([cfg["data.dataset"], cfg["model.name"], backbone_shown(cfg, pairs[0][1]),
+                     *[_show(cfg[k]) for k in varying], len(pairs), *deltas, per_seed])
     return headers, rows
 
 

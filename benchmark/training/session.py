@@ -274,7 +274,7 @@ class Session:
             dataset={"name": data.name, "root": data.root, "splits": data.summary(), **data.meta,
                      **({"pseudo_clothes": self.pseudo.summary()} if self.pseudo is not None else {}),
                      "num_train_pids": data.num_train_pids, "num_train_clothes": data.num_train_clothes},
-            model={"name": cfg.model.name, "backbone": cfg.model.backbone, "parameters": self.n_params,
+            model={"name": cfg.model.name, "backbone": recorded_backbone(cfg), "parameters": self.n_params,
                    "pretrained": cfg.model.pretrained, **self.weights},
             forked_at_epoch=self.forked_at, metrics=self.metrics if status == "complete" else {},
             objective=objective_name(cfg.flat()),
@@ -286,6 +286,12 @@ class Session:
             versions=self.versions, git=self.git, machine={**machine(), "processes": distributed.world_size()},
             checkpoint=checkpoint,
             files={k: v for k, v in FILES.items() if k == "record" or os.path.exists(self.folder.file(k))})
+
+
+def recorded_backbone(cfg: Config) -> str:
+    """``own`` for a model that brings its own network (``model.backbone`` is a placeholder it ignores)."""
+    from temporal_models import MODELS
+    return "own" if MODELS.owns_backbone(cfg.model.name) else cfg.model.backbone
 
 
 def run(cfg: Config, warnings: Sequence[str] = ()) -> RunRecord:

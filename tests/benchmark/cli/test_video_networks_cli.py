@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from benchmark.cli import main
+from benchmark.records import load_records
 
 # the embedded default kept tiny (as tests/benchmark/cli/test_cli.py does): 4 + 3 identities of 12 frames
 TINY = ["--set", "synth.num_train_ids=4", "--set", "synth.num_test_ids=3", "--set", "synth.num_frames=12",
@@ -45,6 +46,10 @@ def test_a_tiny_x3d_trains_on_the_embedded_default(tmp_path, cache, capsys, cal)
     assert os.path.isfile(rec["checkpoint"])
     # the saved model builds again (no 2-D backbone) and scores the same test set
     assert main(["test", rec["checkpoint"], "--no-progress"]) == 0
+    assert rec["model"]["backbone"] == "own"  # not the config's placeholder ResNet, which it ignores
+    from leaderboards.tables import leaderboard_rows
+    (row,) = leaderboard_rows(load_records([str(runs)]))[1]
+    assert row[1:3] == ["x3d_tiny", "own"]
 
 
 @needs_pytorchvideo
