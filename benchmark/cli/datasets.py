@@ -1,9 +1,8 @@
 """``benchmark datasets``: the adapters, a tree's check, a sample sheet; ``benchmark synth``."""
 from __future__ import annotations
 
+from ..config.checks import choices_of
 from .common import CLIError, add_examples, formatter, log, progress_parent, say
-
-PSEUDO_SOURCES = ("colour", "camera")  # the label sources a dataset check can compute (no model needed)
 
 
 def register(sub) -> None:
@@ -19,6 +18,8 @@ def register(sub) -> None:
                                             "--verify-files",
                                             "benchmark datasets check --dataset mars --data-root /data/MARS "
                                             "--clothes-labels colour",
+                                            "benchmark datasets check --dataset embedded --clothes-labels cluster "
+                                            "--features-of runs/<a run>   # its model's features, clustered",
                                             "benchmark datasets sheet --out sheet.png      # the embedded dataset",
                                             "benchmark datasets sheet --dataset ltcc --data-root /data/LTCC_ReID "
                                             "--out ltcc.png"]))
@@ -28,10 +29,13 @@ def register(sub) -> None:
     d.add_argument("--verify-files", action="store_true", help="also check that every frame / image file exists")
     d.add_argument("--out", help="sheet: the PNG to write")
     d.add_argument("--ids", type=int, default=6, help="sheet: identities to show (default: 6)")
-    d.add_argument("--clothes-labels", choices=PSEUDO_SOURCES,
+    d.add_argument("--clothes-labels", choices=[s for s in choices_of("cal.clothes_labels") if s != "annotated"],
                    help="check: also compute these pseudo clothes labels of the training split and print their "
-                        "classes and agreement with the true outfits (ARI, purity); cluster needs a model: it runs "
-                        "inside 'benchmark run --cal cal.clothes_labels=cluster'")
+                        "classes and agreement with the true outfits (ARI, purity); cluster clusters the features "
+                        "of a saved run's model (--features-of RUN)")
+    d.add_argument("--features-of", metavar="RUN",
+                   help="check --clothes-labels cluster: the saved run (its folder or model.pt) whose model "
+                        "describes the training tracklets")
     d.set_defaults(func=main)
 
     s = sub.add_parser("synth", help="write the embedded clothes-changing dataset (CCVID layout)",
@@ -55,9 +59,12 @@ def main(args) -> int:
             raise CLIError("datasets check needs --dataset NAME (and --data-root DIR for a dataset on disk)")
         if get_dataset(args.dataset).needs_root and not args.data_root:
             raise CLIError(f"datasets check --dataset {args.dataset} needs --data-root DIR")
+        if (args.clothes_labels == "cluster") != bool(args.features_of):
+            raise CLIError("--clothes-labels cluster clusters a model's features: give --features-of RUN (a saved "
+                           "run), and --features-of only with it")
         say(format_check_report(check_dataset(args.dataset, args.data_root, verify_files=args.verify_files)))
         if args.clothes_labels:
-            say(_pseudo_report(args.dataset, args.data_root, args.clothes_labels))
+            say(_pseudo_report(args.dataset, args.data_root, args.clothes_labels, args.features_of))
         return 0
     if args.action == "sheet":
         return _sheet(args)
@@ -68,15 +75,22 @@ def main(args) -> int:
     return 0
 
 
-def _pseudo_report(dataset: str, root, source: str) -> str:
-    """One line: the pseudo outfits of ``source`` on the training split, and how they agree with the true ones."""
+def _pseudo_report(dataset: str, root, source: str, run=None) -> str:
+    """One line: the pseudo outfits of ``source`` on the training split, and how they agree with the true ones
+    (``cluster``: of the features of the saved ``run``'s model)."""
     import numpy as np
 
-    from ccvid.catalog import read_dataset
-
     from ..engine.pseudo_labels import agreement, has_clothes_labels, source_labels
-    data = read_dataset(dataset, root)
-    labels = source_labels(source, data.train)
+    if run:
+        from ..training.checkpoint import saved_run
+        from ..training.clothes_labels import training_features
+        saved = saved_run(run, data_root=root, dataset=dataset)
+        data = saved.data
+        labels = source_labels(source, data.train, training_features(saved.model, saved.cfg, data.train, saved.device))
+    else:
+        from ccvid.catalog import read_dataset
+        data = read_dataset(dataset, root)
+        labels = source_labels(source, data.train)
     line = f"clothes labels {source} (training split): {int(labels.max()) + 1} classes"
     if not has_clothes_labels(data):
         return f"{line}; {data.name} has no true outfits to compare"

@@ -97,17 +97,22 @@ def refresh(labels: Optional[ClothesLabels], cfg: Config, model, trainer, device
     """Cluster the model's features of the training tracklets into new outfits when they are due."""
     if labels is None or not due(cfg, epoch):
         return
-    from temporal_models.features import extract_features
-
-    from .loaders import test_loader
     t0 = time.perf_counter()
     train = labels.data.train
-    feats = extract_features(model, test_loader(cfg, train), device, "pseudo labels", cfg.eval.clips_per_batch,
-                             normalization=cfg.data.normalize).numpy()
-    set_labels(labels, trainer, source_labels("cluster", train, feats), epoch)
+    set_labels(labels, trainer, source_labels("cluster", train, training_features(model, cfg, train, device)), epoch)
     labels.seconds += time.perf_counter() - t0
     s = labels.log(f"clustered from the model's features before epoch {epoch + 1}")
     labels.refreshes.append({k: s[k] for k in ("classes", "ari", "purity") if k in s} | {"epoch": epoch})
+
+
+def training_features(model, cfg: Config, train, device) -> np.ndarray:
+    """The model's whole-video features of the training tracklets, as the test extracts them (what ``cluster``
+    clusters)."""
+    from temporal_models.features import extract_features
+
+    from .loaders import test_loader
+    return extract_features(model, test_loader(cfg, train), device, "pseudo labels", cfg.eval.clips_per_batch,
+                            normalization=cfg.data.normalize).numpy()
 
 
 def set_labels(labels: ClothesLabels, trainer, outfits: np.ndarray, epoch: Optional[int]) -> None:

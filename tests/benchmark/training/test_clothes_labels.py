@@ -82,3 +82,19 @@ def test_cal_on_a_dataset_whose_people_wear_one_outfit_each_is_refused(tmp_path,
     line = refused(["--cal", "--epochs", "2", "cal.start_epoch=1", f"cache_dir={cache}", *one], tmp_path, capsys)
     assert "cal.clothes_labels annotated: data.dataset embedded has no clothes labels" in line
     assert "cal.clothes_labels=cluster | colour | camera" in line
+
+
+def test_datasets_check_clusters_a_saved_runs_features(tmp_path, cache, capsys):
+    runs = tmp_path / "runs"
+    assert main(["run", "--runs-dir", str(runs), "--epochs", "1", "--no-progress", f"cache_dir={cache}",
+                 *[w for w in TINY if w != "save_checkpoint=false"]]) == 0
+    (run,) = [runs / d for d in os.listdir(runs)]
+    capsys.readouterr()
+    assert main(["datasets", "check", "--dataset", "embedded", "--clothes-labels", "cluster", "--features-of",
+                 str(run), "--no-progress"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("clothes labels cluster (training split): ") and "ARI" in line, line
+    for args in (["--clothes-labels", "cluster"], ["--clothes-labels", "colour", "--features-of", str(run)]):
+        assert main(["datasets", "check", "--dataset", "embedded", *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--features-of RUN" in err[0], err
