@@ -122,6 +122,9 @@ class OptimConfig:
     optimizer: str = choice("adam", "benchmark.engine.optimizers:OPTIMIZERS")  # both optimisers' kind
     # multistep (lr_steps, lr_gamma) | constant
     scheduler: str = choice("multistep", "benchmark.engine.optimizers:SCHEDULERS")
+    # a linear warm-up multiplying the schedule: warmup_factor x lr at epoch 0, the full rate from warmup_epochs on
+    warmup_epochs: int = at_least(0, 0)
+    warmup_factor: float = bounded(0.01, 0.0, 1.0, low_open=True)
 
 
 @dataclass

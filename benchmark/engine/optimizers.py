@@ -8,7 +8,10 @@ schedule drives the model's. Add one with a registered builder::
     def adamw(params, lr, weight_decay):
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
-A scheduler builder takes ``(optimizer, optim_config)`` and is stepped once per epoch.
+A scheduler builder takes ``(optimizer, optim_config)`` and is stepped once per epoch. With
+``optim.warmup_epochs`` > 0 the schedule is multiplied by a linear warm-up from ``optim.warmup_factor`` x
+the rate to the full rate over that many epochs (the TransReID line's ``WarmupMultiStepLR``, linear method:
+``factor + (1 - factor) * epoch / warmup_epochs``); with 0 (the default) the schedule is the builder's alone.
 """
 from __future__ import annotations
 
@@ -57,4 +60,9 @@ def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float,
 
 
 def build_scheduler(name: str, optimizer: torch.optim.Optimizer, o: Any) -> torch.optim.lr_scheduler.LRScheduler:
-    return SCHEDULERS.get(name)(optimizer, o)
+    warmup = getattr(o, "warmup_epochs", 0)
+    if not warmup:
+        return SCHEDULERS.get(name)(optimizer, o)
+    ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=o.warmup_factor, end_factor=1.0,
+                                             total_iters=warmup)
+    return torch.optim.lr_scheduler.ChainedScheduler([ramp, SCHEDULERS.get(name)(optimizer, o)], optimizer)

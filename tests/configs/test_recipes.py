@@ -66,7 +66,8 @@ RECIPES = {
                      "data.normalize": "imagenet", "data.seq_len": 4, "data.stride": 4, "data.num_ids": 8,
                      "data.clips_per_id": 2, "data.random_erasing": 0.5, "data.random_crop": 0.0,
                      "optim.optimizer": "sgd", "optim.lr": 2e-5, "optim.weight_decay": 0.05, "optim.epochs": 100,
-                     "optim.lr_steps": [40, 60], "loss.triplet_weight": 1.0, "loss.triplet_margin": 0.3,
+                     "optim.lr_steps": [40, 60], "optim.warmup_epochs": 20, "optim.warmup_factor": 0.01,
+                     "loss.triplet_weight": 1.0, "loss.triplet_margin": 0.3,
                      "loss.triplet_distance": "euclidean", "eval.every": 2, "eval.selection_rule": "cc-top1"},
     # ours, not published: the paper's video recipe on MARS (identities only) with CAL on clustered pseudo outfits
     "mars/baseline": {**VIDEO, "data.dataset": "mars", "model.name": "baseline", "cal.clothes_labels": "cluster",
