@@ -169,10 +169,11 @@ def _pseudo_labels(runs: Runs) -> str:
         cost = [100 * i["seconds"] / r.timings["total_s"] for i, r in zip(info, runs.by[key].values())
                 if "seconds" in i and r.timings.get("total_s")]
         rows.append([source, len(runs.by[key]), mean_std(list(runs.values(key).values())),
-                     signed(runs.paired(key, ("baseline", "id"))), *agree, classes,
+                     signed(runs.paired(key, ("baseline", "id"))),
+                     signed(runs.paired(key, ("baseline", "id"), "general", "top1")), *agree, classes,
                      mean_std(cost) + " %" if cost else "-"])
-    return render(["cal.clothes_labels", "seeds", "cc mAP", "Δ cc mAP over ID only (paired)", "ARI x 100",
-                   "purity x 100", "classes", "label time / run time"], rows)
+    return render(["cal.clothes_labels", "seeds", "cc mAP", "Δ cc mAP over ID only (paired)", "Δ gen top1",
+                   "ARI x 100", "purity x 100", "classes", "label time / run time"], rows)
 
 
 def _zoo(runs: Runs) -> str:
