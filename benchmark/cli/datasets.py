@@ -1,7 +1,6 @@
 """``benchmark datasets``: the adapters, a tree's check, a sample sheet; ``benchmark synth``."""
 from __future__ import annotations
 
-from ..config.checks import choices_of
 from .common import CLIError, add_examples, formatter, log, progress_parent, say
 
 
@@ -29,10 +28,11 @@ def register(sub) -> None:
     d.add_argument("--verify-files", action="store_true", help="also check that every frame / image file exists")
     d.add_argument("--out", help="sheet: the PNG to write")
     d.add_argument("--ids", type=int, default=6, help="sheet: identities to show (default: 6)")
-    d.add_argument("--clothes-labels", choices=[s for s in choices_of("cal.clothes_labels") if s != "annotated"],
-                   help="check: also compute these pseudo clothes labels of the training split and print their "
-                        "classes and agreement with the true outfits (ARI, purity); cluster clusters the features "
-                        "of a saved run's model (--features-of RUN)")
+    d.add_argument("--clothes-labels", metavar="SOURCE",
+                   help="check: also compute the pseudo clothes labels of this source of cal.clothes_labels "
+                        "(colour, camera; cluster: the features of a saved run's model, --features-of RUN) for "
+                        "the training split and print their classes and agreement with the true outfits (ARI, "
+                        "purity)")
     d.add_argument("--features-of", metavar="RUN",
                    help="check --clothes-labels cluster: the saved run (its folder or model.pt) whose model "
                         "describes the training tracklets")
@@ -59,6 +59,7 @@ def main(args) -> int:
             raise CLIError("datasets check needs --dataset NAME (and --data-root DIR for a dataset on disk)")
         if get_dataset(args.dataset).needs_root and not args.data_root:
             raise CLIError(f"datasets check --dataset {args.dataset} needs --data-root DIR")
+        _check_source(args.clothes_labels)
         if (args.clothes_labels == "cluster") != bool(args.features_of):
             raise CLIError("--clothes-labels cluster clusters a model's features: give --features-of RUN (a saved "
                            "run), and --features-of only with it")
@@ -73,6 +74,15 @@ def main(args) -> int:
     for name, error in DATASETS.plugin_errors.items():
         log.warning(f"dataset plugin {name!r} failed to load: {error}")
     return 0
+
+
+def _check_source(source) -> None:
+    """``--clothes-labels``: a pseudo-label source its owner names (read here, not when the parser is built: the
+    owner's package imports torch, which ``benchmark --help`` never does)."""
+    from ..config.checks import choices_of
+    sources = [s for s in choices_of("cal.clothes_labels") if s != "annotated"]
+    if source is not None and source not in sources:
+        raise CLIError(f"--clothes-labels {source!r}: expected one of {', '.join(sources)}")
 
 
 def _pseudo_report(dataset: str, root, source: str, run=None) -> str:

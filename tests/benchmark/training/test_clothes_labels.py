@@ -98,3 +98,9 @@ def test_datasets_check_clusters_a_saved_runs_features(tmp_path, cache, capsys):
         assert main(["datasets", "check", "--dataset", "embedded", *args]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--features-of RUN" in err[0], err
+
+
+def test_datasets_check_refuses_an_unknown_source(capsys):
+    assert main(["datasets", "check", "--dataset", "embedded", "--clothes-labels", "annotated"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["benchmark: error: --clothes-labels 'annotated': expected one of cluster, colour, camera"]
