@@ -123,8 +123,16 @@ def deepchange_tree(root):
         write(root / f"{folder}-bbox.txt", "".join(f"{name},{tid}\n" for name, tid in rows))
 
 
+def mars_tree(root):
+    from tests.ccvid.test_mars import write_mars
+    write_mars(root)
+
+
 TREES = {"ccvid": ccvid_tree, "mevid": mevid_tree, "ltcc": ltcc_tree, "prcc": prcc_tree, "vcclothes": vcclothes_tree,
-         "last": last_tree, "deepchange": deepchange_tree}
+         "last": last_tree, "deepchange": deepchange_tree, "mars": mars_tree}
+# MARS has no clothes labels: its recipe's CAL runs on pseudo outfits, clustered here at the first epoch (the
+# tiny tree has 2 training identities)
+WITH_CAL = {"mars/baseline": ["--cal", "cal.start_epoch=0", "cal.clothes_start_epoch=0", "data.num_ids=2"]}
 RECIPES = sorted(p.relative_to(CONFIG_DIR).with_suffix("").as_posix() for p in CONFIG_DIR.glob("*/*.yaml"))
 
 
@@ -182,7 +190,7 @@ def test_recipe_trains_and_evaluates_end_to_end(recipe, tmp_path, imagenet_v1, r
     weights = request.getfixturevalue("timm_cache") if is_timm(recipe) else str(imagenet_v1)
     tiny = [f"backbone=timm:{TINY_TIMM}"] if is_timm(recipe) else []
     code = main(["run", "--config", str(CONFIG_DIR / f"{recipe}.yaml"), "--data-root", str(root),
-                 "--runs-dir", str(runs), "--epochs", "1", *SIZE, *tiny, "--no-progress"])
+                 "--runs-dir", str(runs), "--epochs", "1", *SIZE, *tiny, *WITH_CAL.get(recipe, []), "--no-progress"])
     out, err = capsys.readouterr()
     assert code == 0, err[-2000:]
     (folder,) = os.listdir(runs)
@@ -199,6 +207,8 @@ def test_recipe_trains_and_evaluates_end_to_end(recipe, tmp_path, imagenet_v1, r
         assert "chosen on the TEST set" in out
     if recipe == "vcclothes/image":
         subsets_of_the_full_set_run(runs / folder, rec, root, capsys)
+    if recipe in WITH_CAL:
+        assert rec["config"]["cal"]["enabled"] and rec["dataset"]["pseudo_clothes"]["computed_at_epoch"] == 0
 
 
 def subsets_of_the_full_set_run(folder, rec, root, capsys):
