@@ -10,7 +10,7 @@ fields of :class:`ccvid.synth.SynthConfig`.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from .ccvid import read_ccvid
 from ..records import DatasetError, ReIDDataset
@@ -43,28 +43,36 @@ def read_embedded(root: Optional[str] = None, backend: str = "auto", synth: Opti
     root = embedded_root(synth, cache_dir)
     data = read_ccvid(root, backend=backend)
     data.meta["synth"] = dict(synth or {})
-    data.meta["instrument"] = instrument_of(root)
-    data.meta["id_groups"] = twin_groups(root)
+    written = _synth_json(root)  # read once: the version and the twins both come from it
+    data.meta["instrument"] = instrument_of(root, written)
+    data.meta["id_groups"] = twin_groups(written)
     return data
 
 
-def twin_groups(root: str) -> list:
-    """The gait twins among the training ids (relabelled 0..N-1 as the CCVID reader does), as pairs."""
-    import json
-
-    from ..synth import SynthConfig, twin_of
-    with open(os.path.join(root, "synth.json"), encoding="utf-8") as f:
-        cfg = SynthConfig(**{k: v for k, v in json.load(f)["config"].items()})
-    pairs = {tuple(sorted((p, twin_of(cfg, p)))) for p in range(1, cfg.num_train_ids + 1) if twin_of(cfg, p)}
-    return [[a - 1, b - 1] for a, b in sorted(pairs)]
-
-
-def instrument_of(root: str) -> str:
-    """The generator version a generated dataset was written by (its ``synth.json``), e.g. ``embedded-v3``."""
+def _synth_json(root: str) -> Dict[str, Any]:
+    """What the generator wrote beside the dataset (``synth.json``: its format version and config)."""
     import json
 
     try:
         with open(os.path.join(root, "synth.json"), encoding="utf-8") as f:
-            return f"embedded-v{int(json.load(f)['format_version'])}"
-    except (OSError, ValueError, KeyError, TypeError) as e:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{root}/synth.json: cannot read the generator's version ({type(e).__name__})") from None
+
+
+def twin_groups(written: Mapping[str, Any]) -> list:
+    """The gait twins among the training ids (relabelled 0..N-1 as the CCVID reader does), as pairs, from the
+    generator's ``synth.json`` (:func:`_synth_json`)."""
+    from ..synth import SynthConfig, twin_of
+    cfg = SynthConfig(**dict(written["config"]))
+    pairs = {tuple(sorted((p, twin_of(cfg, p)))) for p in range(1, cfg.num_train_ids + 1) if twin_of(cfg, p)}
+    return [[a - 1, b - 1] for a, b in sorted(pairs)]
+
+
+def instrument_of(root: str, written: Optional[Mapping[str, Any]] = None) -> str:
+    """The generator version a generated dataset was written by (its ``synth.json``, or ``written``, what it
+    holds), e.g. ``embedded-v3``."""
+    try:
+        return f"embedded-v{int((written if written is not None else _synth_json(root))['format_version'])}"
+    except (ValueError, KeyError, TypeError) as e:
         raise DatasetError(f"{root}/synth.json: cannot read the generator's version ({type(e).__name__})") from None
