@@ -40,9 +40,14 @@ class Heads(nn.Module):
     def __init__(self, model, num_pids: int, num_clothes: int):
         super().__init__()
         self.id_classifiers = nn.ModuleList(Classifier(d, num_pids) for d in model.id_feature_dims)
-        self.clothes_classifier = NormalizedClassifier(model.feature_dim, num_clothes)
-        self.register_buffer("clothes_memory", torch.zeros(num_clothes, model.feature_dim))
-        self.register_buffer("clothes_memory_filled", torch.zeros(num_clothes, dtype=torch.bool))
+        self.set_clothes_classes(model.feature_dim, num_clothes)
+
+    def set_clothes_classes(self, dim: int, num_clothes: int, device: Optional[torch.device] = None) -> None:
+        """A fresh clothes classifier and an empty clothes memory for ``num_clothes`` classes (at construction,
+        and whenever pseudo clothes labels are computed again)."""
+        self.clothes_classifier = NormalizedClassifier(dim, num_clothes).to(device)
+        self.register_buffer("clothes_memory", torch.zeros(num_clothes, dim, device=device))
+        self.register_buffer("clothes_memory_filled", torch.zeros(num_clothes, dtype=torch.bool, device=device))
 
 
 @dataclass
@@ -84,8 +89,7 @@ class Trainer:
         params = list(self.model.parameters()) + list(self.heads.id_classifiers.parameters())
         o = cfg.optim
         self.optimizer = build_optimizer(o.optimizer, params, lr=o.lr, weight_decay=o.weight_decay)
-        self.clothes_optimizer = build_optimizer(o.optimizer, self.heads.clothes_classifier.parameters(),
-                                                 lr=o.clothes_lr or o.lr, weight_decay=o.weight_decay)
+        self.clothes_optimizer = self._clothes_optimizer()
         self.scheduler = build_scheduler(o.scheduler, self.optimizer, o)
         self.pid2clothes = self.pid2clothes.to(self.device)
         precision = cfg.system.precision
@@ -102,14 +106,15 @@ class Trainer:
         optimiser, since outfit numbers from another clustering mean nothing to the old one."""
         self.clothes_of = torch.as_tensor(labels, dtype=torch.long, device=self.device)
         self.pid2clothes = torch.as_tensor(pid2clothes, dtype=torch.float32, device=self.device)
-        heads, num = self.heads, self.pid2clothes.shape[1]
-        dim = heads.clothes_classifier.weight.shape[1]
-        heads.clothes_classifier = NormalizedClassifier(dim, num).to(self.device)
-        heads.clothes_memory = torch.zeros(num, dim, device=self.device)
-        heads.clothes_memory_filled = torch.zeros(num, dtype=torch.bool, device=self.device)
+        heads = self.heads
+        heads.set_clothes_classes(heads.clothes_classifier.weight.shape[1], self.pid2clothes.shape[1], self.device)
+        self.clothes_optimizer = self._clothes_optimizer()
+
+    def _clothes_optimizer(self) -> torch.optim.Optimizer:
+        """The clothes classifier's own optimiser (``optim.clothes_lr``, or ``optim.lr`` when null)."""
         o = self.cfg.optim
-        self.clothes_optimizer = build_optimizer(o.optimizer, heads.clothes_classifier.parameters(),
-                                                 lr=o.clothes_lr or o.lr, weight_decay=o.weight_decay)
+        return build_optimizer(o.optimizer, self.heads.clothes_classifier.parameters(), lr=o.clothes_lr or o.lr,
+                               weight_decay=o.weight_decay)
 
     def _autocast(self):
         """Mixed precision for the forward pass and the losses (none in fp32: today's exact path)."""
