@@ -177,13 +177,11 @@ def plan(spec: Spec) -> List[Planned]:
 def list_pending(runs: List[Planned], index: RecordIndex, spec: Spec, stale: float) -> int:
     """The pending runs as `benchmark run` commands on stdout; runs locked elsewhere are named on stderr."""
     for planned in runs:
-        if planned.identity in index.done:
-            continue
-        holder = lock_holder(spec.runs_dir, planned.identity, stale)
-        if holder is not None:
-            print(f"benchmark: note: {planned.label}: left out, locked by {describe(holder)}", file=sys.stderr)
-            continue
-        print(planned.command())
+        skip = skipped(planned, index, spec.runs_dir, stale)
+        if skip is None:
+            print(planned.command())
+        elif skip[0] == "locked":
+            print(f"benchmark: note: {planned.label}: left out, {skip[1]}", file=sys.stderr)
     sys.stdout.flush()
     return 0
 
@@ -236,12 +234,13 @@ def _stop(signum, frame):
 
 
 def skipped(planned: Planned, index: RecordIndex, runs_dir: str, stale: float):
-    """(outcome, text) when a run is not to be submitted: recorded already, or locked by a live holder; else None."""
+    """(outcome, why) when a run is not pending (not to be listed or submitted): recorded already, or locked by a
+    live holder; else None."""
     if planned.identity in index.done:
-        return "record exists", "skipped: record exists"
+        return "record exists", "record exists"
     holder = lock_holder(runs_dir, planned.identity, stale)
     if holder is not None:
-        return "locked", f"skipped: locked by {describe(holder)}"
+        return "locked", f"locked by {describe(holder)}"
     return None
 
 
@@ -257,7 +256,7 @@ def submit_sweep(args, spec: Spec, runs: List[Planned], index: RecordIndex, stal
             pending.append((i, planned))
             continue
         counts[skip[0]] += 1
-        say(f"[{i}/{len(runs)}] {planned.label}: {skip[1]}")
+        say(f"[{i}/{len(runs)}] {planned.label}: skipped: {skip[1]}")
     jobs = submit(ex, job, [(planned, spec.runs_dir, stale) for _, planned in pending])
     for (i, planned), j in zip(pending, jobs):
         say(f"[{i}/{len(runs)}] {planned.label}: submitted as job {j.job_id}")
