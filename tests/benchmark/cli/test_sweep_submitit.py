@@ -24,6 +24,7 @@ from benchmark.records import load_records  # noqa: E402
 from benchmark.tools.cluster import make_executor, outcome, submit  # noqa: E402
 from benchmark.tools.sweep import lock_path, read_spec, record_identity  # noqa: E402
 from leaderboards.tables import cal_gain_rows, leaderboard_rows, render  # noqa: E402
+from tests.benchmark.cli.test_sweep import progress, sweep  # noqa: E402  (the local sweep's test helpers)
 
 TINY = ["synth.num_train_ids=4", "synth.num_test_ids=3", "synth.num_frames=12", "synth.max_suits=2",
         "synth.write_videos=false", "synth.workers=1", "num_ids=2", "clips_per_id=2", "epochs=1",
@@ -42,16 +43,6 @@ def write_spec(folder, runs, cache, name="spec", **keys):
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return str(path)
-
-
-def sweep(args, capsys):
-    code = main(["sweep", *args, "--no-progress"])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def progress(out):
-    return [line for line in out.splitlines() if line.startswith("[")]
 
 
 def job_logs(runs):
