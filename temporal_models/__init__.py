@@ -51,7 +51,7 @@ def build_model(name: str, backbone: str = "resnet50", pretrained=None, res4_str
     net = make(pretrained=pretrained, res4_stride=res4_stride, **sized)
     if _takes(factory, "init"):
         kwargs["init"] = init
-    if MODELS.info(name).get("frame_encoders"):
+    if MODELS.takes_frame_encoders(name):
         kwargs["frame_pool"] = frame_pool
     return factory(backbone=net, seq_len=seq_len, **kwargs)
 

@@ -53,6 +53,15 @@ class ModelRegistry(Registry):
             recipe.update({"data.seq_len": clip[0], "data.stride": clip[1]})
         return recipe
 
+    def takes_frame_encoders(self, name: str) -> bool:
+        """Whether ``name`` runs over a frame encoder (a ``timm:<name>`` backbone; registered with
+        ``frame_encoders=True``, the ``frames_*`` heads) rather than a ResNet-layout backbone."""
+        return bool(self.info(name).get("frame_encoders"))
+
+    def frame_encoder_models(self) -> str:
+        """The models that take a frame encoder, as a comma-separated list for messages."""
+        return ", ".join(n for n in self.names() if self.takes_frame_encoders(n))
+
     def owns_backbone(self, name: str) -> bool:
         """Whether ``name`` brings its own network (``model.backbone`` does not apply to it)."""
         return bool(self.info(name).get("own_backbone"))

@@ -136,11 +136,11 @@ def _model(cfg: Config) -> None:
     if p and p not in words and not os.path.isfile(os.path.expanduser(p)):
         raise ConfigError(f"model.pretrained {p!r}: no such weights file (a local file, or one of {', '.join(words)} "
                           f"for model.backbone {m.backbone})")
-    frames = MODELS.info(m.name).get("frame_encoders", False)
+    frames = MODELS.takes_frame_encoders(m.name)
     if family and not frames:
-        takes = ", ".join(n for n in MODELS.names() if MODELS.info(n).get("frame_encoders"))
         raise ConfigError(f"model.backbone {m.backbone}: model {m.name} needs a ResNet-layout backbone "
-                          f"(conv1 ... layer4); a {family.prefix}<name> frame encoder goes with {takes}")
+                          f"(conv1 ... layer4); a {family.prefix}<name> frame encoder goes with "
+                          f"{MODELS.frame_encoder_models()}")
     if m.frame_pool != "auto" and not frames:
         raise ConfigError(f"model.frame_pool {m.frame_pool}: model {m.name} has no per-frame embedding to pool "
                           "(only the frames_* models read it)")

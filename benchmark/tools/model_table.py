@@ -1,11 +1,12 @@
 """Size, cost and speed of the registered temporal models: ``model_rows`` (for ``benchmark models``)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 import time
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -54,9 +55,8 @@ def count_gflops(model: nn.Module, clip: torch.Tensor) -> float:
     """
     was_training = model.training
     model.eval()
-    fused = _unfuse_attention(model)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), unfused_attention(model):
             warnings.simplefilter("ignore")
             from fvcore.nn import FlopCountAnalysis
 
@@ -72,18 +72,21 @@ def count_gflops(model: nn.Module, clip: torch.Tensor) -> float:
                 logger.setLevel(level)
     finally:
         model.train(was_training)
-        for m, value in fused:
-            m.fused_attn = value
     return total / 1e9
 
 
-def _unfuse_attention(model: nn.Module) -> List[Tuple[nn.Module, bool]]:
-    """timm's attention as explicit matmuls (``fused_attn`` off), so that the counters see q @ k and attn @ v;
-    returns what to restore."""
+@contextlib.contextmanager
+def unfused_attention(model: nn.Module) -> Iterator[None]:
+    """timm's attention as explicit matmuls inside the block (``fused_attn`` off), so that the counters see
+    q @ k and attn @ v; each module's own setting is restored afterwards."""
     fused = [(m, m.fused_attn) for m in model.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
     for m, _ in fused:
         m.fused_attn = False
-    return fused
+    try:
+        yield
+    finally:
+        for m, value in fused:
+            m.fused_attn = value
 
 
 def count_gflops_meta(model: nn.Module, clip: torch.Tensor) -> float:
@@ -91,13 +94,8 @@ def count_gflops_meta(model: nn.Module, clip: torch.Tensor) -> float:
     fvcore's unit (one multiply-add = one flop). It counts convolutions and matrix products only, about 0.5 %
     under fvcore's count of the same model (fvcore adds batch-norm and pooling)."""
     from torch.utils.flop_counter import FlopCounterMode
-    fused = _unfuse_attention(model)
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(clip)
-    finally:
-        for m, value in fused:
-            m.fused_attn = value
+    with torch.no_grad(), unfused_attention(model), FlopCounterMode(display=False) as counter:
+        model(clip)
     return counter.get_total_flops() / 2e9
 
 
@@ -155,7 +153,7 @@ def unavailable_models() -> List[str]:
     """Registered models whose optional package (an extra: pytorchvideo, ...) is not installed, with the reason."""
     from temporal_models import MODELS
 
-    return [MODELS.missing_dependency(n) for n in MODELS.names() if MODELS.missing_dependency(n)]
+    return [reason for reason in map(MODELS.missing_dependency, MODELS.names()) if reason]
 
 
 def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50", height: int = 256,
@@ -188,13 +186,12 @@ def model_rows(names: Optional[Sequence[str]] = None, backbone: str = "resnet50"
     if names is None:
         names = sorted(n for n in MODELS.names() if not MODELS.missing_dependency(n))
         if BACKBONES.family(backbone):
-            names = [n for n in names if MODELS.info(n).get("frame_encoders")]
+            names = [n for n in names if MODELS.takes_frame_encoders(n)]
     rows = []
     for name in names:
-        if BACKBONES.family(backbone) and not MODELS.info(name).get("frame_encoders"):
-            takes = ", ".join(n for n in MODELS.names() if MODELS.info(n).get("frame_encoders"))
+        if BACKBONES.family(backbone) and not MODELS.takes_frame_encoders(name):
             raise ModelTableError(f"model {name}: needs a ResNet-layout backbone, not {backbone} (a frame encoder "
-                                  f"goes with {takes})")
+                                  f"goes with {MODELS.frame_encoder_models()})")
         rows.append(_row(name, backbone, height, width, seq_len, measure_speed and device == "cpu", batch, repeats,
                          device))
     return list(HEADERS), rows
