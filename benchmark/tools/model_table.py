@@ -220,10 +220,10 @@ def _row(name: str, backbone: str, height: int, width: int, seq_len: int, measur
     except RuntimeError as e:  # e.g. a clip too small for the backbone's strides
         raise ModelTableError(f"model {name}: cannot run a {seq_len}-frame {height}x{width} clip through it "
                               f"({str(e).splitlines()[0]})") from None
-    del model
-    try:
-        memory = train_memory_mib(_build(name, backbone, height, width, seq_len, "meta"),
-                                  torch.randn(2, *shape, device="meta"))
+    try:  # on the meta device: the model already built there, or a weightless copy of the CPU one
+        meta = model if device == "meta" else _build(name, backbone, height, width, seq_len, "meta")
+        del model
+        memory = train_memory_mib(meta, torch.randn(2, *shape, device="meta"))
     except (RuntimeError, NotImplementedError, TypeError):  # an op without a meta kernel
         memory = None
     return [name, params, gflops, speed, recipe_text(MODELS.loss_recipe(name)), memory]
