@@ -354,19 +354,10 @@ def _saved(path: str, model_name: Optional[str] = None, data_root: Optional[str]
            dataset: Optional[str] = None, best: bool = False):
     """(model, config, test data, device, weights file) of a saved run; a model without a spatial map is refused
     before any data is read."""
-    from ..training.build import pick_device
-    from ..training.checkpoint import load_best_weights, load_checkpoint, model_file, retarget
-    from ..training.loaders import load_dataset
+    from ..training.checkpoint import saved_model_and_data
 
-    path = model_file(path)
-    model, cfg = load_checkpoint(path, model_name)
-    spatial_layers(model, cfg.model.name)
-    if best:
-        load_best_weights(path, model, cfg)
-        path = os.path.join(os.path.dirname(os.path.abspath(path)), "best.pt")
-    cfg = retarget(cfg, data_root, dataset)
-    device = pick_device("auto")
-    return model.to(device), cfg, load_dataset(cfg), device, path
+    return saved_model_and_data(path, model_name, data_root, dataset, best,
+                                accept=lambda model, cfg: spatial_layers(model, cfg.model.name))
 
 
 def activation_maps_from_checkpoint(path: str, queries: int, out_dir: Optional[str] = None,

@@ -6,7 +6,7 @@ import os
 import random
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -191,11 +191,15 @@ class SavedRun:
 
 
 def saved_run(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None,
-              dataset: Optional[str] = None, best: bool = False) -> SavedRun:
+              dataset: Optional[str] = None, best: bool = False,
+              accept: Optional[Callable[[Any, Config], None]] = None) -> SavedRun:
     """The saved run at ``path`` (a ``model.pt`` or the run folder holding it); ``data_root`` and ``dataset``: other
-    test data (:func:`retarget`); ``best``: the weights of the run's ``best.pt`` (:func:`load_best_weights`)."""
+    test data (:func:`retarget`); ``best``: the weights of the run's ``best.pt`` (:func:`load_best_weights`);
+    ``accept(model, config)``: called before any weights or data are read, to refuse a model a tool cannot use."""
     path = model_file(path)
     model, cfg = load_checkpoint(path, model_name)
+    if accept is not None:
+        accept(model, cfg)
     source: Dict[str, Any] = {"checkpoint": "model.pt", "epoch": cfg.optim.epochs}
     if best:
         source = load_best_weights(path, model, cfg)
@@ -206,9 +210,10 @@ def saved_run(path: str, model_name: Optional[str] = None, data_root: Optional[s
 
 
 def saved_model_and_data(path: str, model_name: Optional[str] = None, data_root: Optional[str] = None,
-                         dataset: Optional[str] = None, best: bool = False):
+                         dataset: Optional[str] = None, best: bool = False,
+                         accept: Optional[Callable[[Any, Config], None]] = None):
     """(model on its device, config, test data, device, checkpoint path) of a saved run (:func:`saved_run`)."""
-    run = saved_run(path, model_name, data_root, dataset, best)
+    run = saved_run(path, model_name, data_root, dataset, best, accept)
     return run.model, run.cfg, run.data, run.device, run.path
 
 
